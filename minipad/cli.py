@@ -1,0 +1,119 @@
+"""The command line: ``python -m minipad <command> --help`` for each command.
+
+Each command is a function that takes the parsed arguments and returns an exit status. A user's mistake
+(raised as UserError, or an argparse error) prints one line on stderr and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .errors import UserError
+
+EXIT_USAGE = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is a single line: 'minipad data: error: ...'."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def writable_file(path: str) -> str:
+    """A path whose folder exists (nothing is created behind the user's back)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserError(f"folder {folder} does not exist: create it first or choose another path")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"folder {folder} is not writable: choose another path")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- data
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    from .data import SPLITS
+    from .tasks import FORMATS, TASKS
+    parser.add_argument("--task", choices=list(TASKS), default="addition", help="which task (default: addition)")
+    parser.add_argument("--format", choices=FORMATS, default="scratchpad", help="target format (default: scratchpad)")
+    parser.add_argument("--split", choices=SPLITS, default="train",
+                        help="train, test (same distribution, held-out problems) or ood (addition: 9-10 digits)")
+    parser.add_argument("-n", type=positive_int, default=None,
+                        help="number of examples (default: 5 printed; the paper's split size with --out)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--min-digits", type=positive_int, default=None, help="addition: fewest digits per operand")
+    parser.add_argument("--max-digits", type=positive_int, default=None, help="addition: most digits per operand")
+    parser.add_argument("--comments", action="store_true",
+                        help="show reader comments after each addition step (display only, never in --out)")
+    parser.add_argument("--out", default=None, help="write JSONL {input, target} lines to this file instead of printing")
+
+
+def run_data(args) -> int:
+    from .data import DEFAULT_SIZES, sample_examples, split_options, split_rng, write_jsonl
+    from .tasks import get_task
+    task = get_task(args.task)
+    if task.name != "addition" and (args.min_digits or args.max_digits):
+        raise UserError("--min-digits and --max-digits apply to --task addition only")
+    if args.out is not None:
+        writable_file(args.out)
+        if args.comments:
+            raise UserError("--comments is for reading only and cannot go into --out training data")
+    try:
+        options = split_options(task, args.split, min_digits=args.min_digits, max_digits=args.max_digits)
+        task.sample_problem(split_rng(args.seed, args.split), **options)   # validates the options
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    n = args.n or (DEFAULT_SIZES[args.split] if args.out else 5)
+    rng = split_rng(args.seed, args.split)
+    if args.out is not None:
+        examples = sample_examples(task, args.split, n, args.format, rng, **options)
+        write_jsonl(args.out, examples)
+        print(f"wrote {n} {task.name} {args.format} examples ({args.split} split, seed {args.seed}) to {args.out}")
+        return 0
+    from .data import sample_problem
+    for index in range(n):
+        problem = sample_problem(task, args.split, rng, **options)
+        example = task.render(problem, args.format, comments=True) if args.comments else task.render(problem, args.format)
+        if index:
+            print()
+        print(example.input)
+        print(example.target)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- the parser
+COMMANDS = {
+    "data": ("print or write examples of a task in the paper's formats", add_data_arguments, run_data),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="minipad", description="Scratchpads for intermediate computation, in NumPy.")
+    commands = parser.add_subparsers(dest="command", metavar="command", parser_class=OneLineParser)
+    commands.required = True
+    for name, (summary, add_arguments, _) in COMMANDS.items():
+        add_arguments(commands.add_parser(name, help=summary, description=summary))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command][2](args)
+    except UserError as error:
+        print(f"minipad {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"minipad {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,16 @@
+"""The tasks minipad trains on. A new task is one module here and one entry in TASKS."""
+from .addition import Addition
+from .base import FORMATS, Example, Task, Verdict
+from .polynomial import Polynomial
+
+TASKS = {task.name: task for task in (Addition(), Polynomial())}
+
+
+def get_task(name: str) -> Task:
+    """The task called ``name``; ValueError naming the choices otherwise."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}: choose one of {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+__all__ = ["TASKS", "FORMATS", "Example", "Task", "Verdict", "get_task"]

@@ -1,0 +1,236 @@
+"""Long addition, written as the paper's Figure 2 writes it.
+
+The scratchpad runs the school method as a machine state, one line per step:
+
+    2 9 + 5 7 ,  C: 0      the digits still to add of each number, a comma, the result so far, the carry
+    2 + 5 , 6 C: 1         took the last digits: 9 + 7 + 0 = 16, so result digit 6 and carry 1
+    , 8 6 C: 0             2 + 5 + 1 = 8, carry 0; no digits remain, so the "a + b" part is gone
+    0 8 6                  the final carry followed by the result digits
+
+Every step line is ``{a} + {b} , {result} C: {carry}`` with digits separated by spaces; once no digit
+remains in either number the line is ``, {result} C: {carry}``.
+
+Operands of different lengths: the shorter number simply runs out first, and from then on its side of
+the ``+`` stays empty while the other side goes on losing its last digit; an empty side is an empty
+string inside the template, exactly as the empty result is in the first line (two spaces there):
+
+    1 2 3 + 4 5 ,  C: 0
+    1 2 + 4 , 8 C: 0
+    1 +  , 6 8 C: 0        ("1 +" then the empty side, then " , ...")
+    , 1 6 8 C: 0
+    0 1 6 8
+
+In the tokenizer this costs nothing: " + " and " , " are tokens of their own, and the spaces between
+digits are dropped (see minipad/tokenizer.py).
+
+Reader comments such as ``# added 9 + 7 = 6 carry 1`` can be shown after each step for people
+(``render(..., comments=True)``); they never appear in a training target.
+"""
+from __future__ import annotations
+
+import re
+
+from .base import (
+    MALFORMED, SCRATCH_CLOSE, SCRATCH_OPEN, WRONG_CARRY, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL,
+    CORRECT, Example, Task, Verdict, check_format, split_scratchpad,
+)
+
+MAX_DIGITS = 30   # the longest operand this module will write (far beyond any model's block size)
+
+_STEP_LINE = re.compile(
+    r"^(?:(?P<a>[0-9](?: [0-9])*)? \+ (?P<b>[0-9](?: [0-9])*)? , |, )"
+    r"(?P<result>[0-9](?: [0-9])*)? C: (?P<carry>[0-9]+)$"
+)
+_DIGITS_LINE = re.compile(r"^[0-9](?: [0-9])*$")
+_SUM = re.compile(r"^([0-9]+)\+([0-9]+)$")
+
+
+def spaced(digits: str) -> str:
+    """'086' -> '0 8 6': the paper's one-digit-per-token spelling."""
+    return " ".join(digits)
+
+
+def step_line(a_digits: str, b_digits: str, result: str, carry: int) -> str:
+    """One machine state as the paper writes it."""
+    if a_digits or b_digits:
+        return f"{spaced(a_digits)} + {spaced(b_digits)} , {spaced(result)} C: {carry}"
+    return f", {spaced(result)} C: {carry}"
+
+
+def addition_steps(a: int, b: int) -> list[tuple[str, str, str, int]]:
+    """The machine states (a digits left, b digits left, result digits, carry), first to last."""
+    a_digits, b_digits, result, carry = str(a), str(b), "", 0
+    states = [(a_digits, b_digits, result, carry)]
+    while a_digits or b_digits:
+        column_sum = int(a_digits[-1:] or 0) + int(b_digits[-1:] or 0) + carry
+        result = str(column_sum % 10) + result
+        carry = column_sum // 10
+        a_digits, b_digits = a_digits[:-1], b_digits[:-1]
+        states.append((a_digits, b_digits, result, carry))
+    return states
+
+
+def _comment(previous: tuple[str, str, str, int], state: tuple[str, str, str, int]) -> str:
+    a_digit = previous[0][-1:] or "0"
+    b_digit = previous[1][-1:] or "0"
+    carry_in = f" + {previous[3]}" if previous[3] else ""
+    return f"  # added {a_digit} + {b_digit}{carry_in} = {state[2][0]} carry {state[3]}"
+
+
+def sample_number(rng, digits: int) -> int:
+    """A number with exactly ``digits`` digits (leading digit non-zero; 0..9 for one digit)."""
+    if digits == 1:
+        return int(rng.integers(0, 10))
+    leading = int(rng.integers(1, 10))
+    rest = "".join(str(d) for d in rng.integers(0, 10, size=digits - 1))
+    return int(str(leading) + rest)
+
+
+class Addition(Task):
+    """a + b with each operand's digit count drawn uniformly from [min_digits, max_digits]."""
+
+    name = "addition"
+    spaced_digits = True
+
+    def split_options(self, split: str) -> dict:
+        if split == "ood":
+            return {"min_digits": 9, "max_digits": 10}
+        return {"min_digits": 1, "max_digits": 8}
+
+    def sample_problem(self, rng, min_digits: int = 1, max_digits: int = 8) -> tuple[int, int]:
+        if not 1 <= min_digits <= max_digits <= MAX_DIGITS:
+            raise ValueError(f"digit range {min_digits}..{max_digits} must satisfy 1 <= min <= max <= {MAX_DIGITS}")
+        a_digits = int(rng.integers(min_digits, max_digits + 1))
+        b_digits = int(rng.integers(min_digits, max_digits + 1))
+        return sample_number(rng, a_digits), sample_number(rng, b_digits)
+
+    def problem_key(self, problem) -> str:
+        a, b = problem
+        return f"{a}+{b}"
+
+    def render(self, problem, fmt: str, comments: bool = False) -> Example:
+        check_format(fmt)
+        a, b = problem
+        input_text = f"{spaced(str(a))} + {spaced(str(b))}"
+        answer = spaced(str(a + b))
+        length = max(len(str(a)), len(str(b)))
+        if fmt == "direct":
+            return Example(input_text, answer, answer, length)
+        states = addition_steps(a, b)
+        lines = [SCRATCH_OPEN]
+        for index, state in enumerate(states):
+            line = step_line(*state)
+            if comments and index > 0:
+                line += _comment(states[index - 1], state)
+            lines.append(line)
+        final_carry, final_result = states[-1][3], states[-1][2]
+        lines += [spaced(str(final_carry) + final_result), SCRATCH_CLOSE, answer]
+        return Example(input_text, "\n".join(lines), answer, length)
+
+    def parse_input(self, text: str) -> tuple[int, int]:
+        """Read '29+57', '29 + 57' or the paper's '2 9 + 5 7'."""
+        match = _SUM.match(text.replace(" ", ""))
+        if not match:
+            raise ValueError(f"{text!r} is not a sum of two whole numbers such as 29+57")
+        a_text, b_text = match.groups()
+        for operand in (a_text, b_text):
+            if len(operand) > 1 and operand[0] == "0":
+                raise ValueError(f"{operand!r} has a leading zero: write numbers without one")
+            if len(operand) > MAX_DIGITS:
+                raise ValueError(f"{operand!r} has more than {MAX_DIGITS} digits")
+        return int(a_text), int(b_text)
+
+    def true_answer(self, input_text: str) -> str | None:
+        try:
+            a, b = self.parse_input(input_text)
+        except ValueError:
+            return None
+        return spaced(str(a + b))
+
+    def length_of(self, input_text: str) -> int:
+        a, b = self.parse_input(input_text)
+        return max(len(str(a)), len(str(b)))
+
+    def check(self, input_text: str, target: str, fmt: str = "scratchpad") -> Verdict:
+        """Verify ``target`` against the sum in ``input_text`` step by step; the first mistake wins.
+
+        Line numbers count the target's lines from 1 (line 1 is ``<scratch>``).
+        """
+        try:
+            a, b = self.parse_input(input_text)
+        except ValueError as error:
+            return Verdict(MALFORMED, None, None, input_text, f"input unreadable: {error}")
+        answer = spaced(str(a + b))
+        if fmt == "direct":
+            return _check_answer(target, answer, 1)
+        parts = split_scratchpad(target)
+        if isinstance(parts, Verdict):
+            return parts
+        lines, written_answer = parts
+        states = addition_steps(a, b)
+        for index, state in enumerate(states):
+            line_number = index + 2
+            expected = step_line(*state)
+            if index >= len(lines):
+                return Verdict(MALFORMED, line_number, expected, SCRATCH_CLOSE,
+                               "the scratchpad stops before the digits run out")
+            verdict = _check_step(lines[index], expected, state, states[index - 1] if index else None,
+                                  line_number)
+            if verdict is not None:
+                return verdict
+        final_index = len(states)
+        final_line_number = final_index + 2
+        final_carry, final_result = states[-1][3], states[-1][2]
+        expected_final = spaced(str(final_carry) + final_result)
+        if final_index >= len(lines):
+            return Verdict(MALFORMED, final_line_number, expected_final, SCRATCH_CLOSE,
+                           "the final line (carry, then result digits) is missing")
+        written_final = lines[final_index]
+        if written_final != expected_final:
+            if not _DIGITS_LINE.match(written_final):
+                return Verdict(MALFORMED, final_line_number, expected_final, written_final,
+                               "the final line holds the carry and the result digits only")
+            if written_final[0] != expected_final[0]:
+                return Verdict(WRONG_CARRY, final_line_number, expected_final, written_final,
+                               "the final line starts with the last carry")
+            return Verdict(WRONG_COPY, final_line_number, expected_final, written_final,
+                           "the final line repeats the result digits")
+        if final_index + 1 != len(lines):
+            return Verdict(MALFORMED, final_line_number + 1, SCRATCH_CLOSE, lines[final_index + 1],
+                           "the scratchpad goes on after its final line")
+        return _check_answer(written_answer, answer, len(lines) + 3)
+
+
+def _check_step(written: str, expected: str, state, previous, line_number: int) -> Verdict | None:
+    """Compare one written step line with the state it should hold; None when it is right."""
+    if written == expected:
+        return None
+    match = _STEP_LINE.match(written)
+    if not match:
+        return Verdict(MALFORMED, line_number, expected, written, "not a step line 'a + b , result C: carry'")
+    a_written = (match["a"] or "").replace(" ", "")
+    b_written = (match["b"] or "").replace(" ", "")
+    result_written = (match["result"] or "").replace(" ", "")
+    carry_written = match["carry"]
+    a_expected, b_expected, result_expected, carry_expected = state
+    if (a_written, b_written) != (a_expected, b_expected):
+        what = "the input's digits" if previous is None else "the remaining digits"
+        return Verdict(WRONG_COPY, line_number, expected, written, f"{what} are not copied right")
+    if result_written != result_expected:
+        copied = previous[2] if previous is not None else ""
+        new_digit_only = len(result_written) == len(result_expected) and result_written[1:] == copied
+        if new_digit_only:
+            return Verdict(WRONG_DIGIT, line_number, expected, written,
+                           f"the new result digit should be {result_expected[0]}")
+        return Verdict(WRONG_COPY, line_number, expected, written, "the earlier result digits are not copied right")
+    if carry_written != str(carry_expected):
+        return Verdict(WRONG_CARRY, line_number, expected, written, f"the carry should be {carry_expected}")
+    return Verdict(MALFORMED, line_number, expected, written, "the right state, but not written in the format")
+
+
+def _check_answer(written: str, expected: str, line_number: int) -> Verdict:
+    if written == expected:
+        return Verdict(CORRECT)
+    if not _DIGITS_LINE.match(written):
+        return Verdict(MALFORMED, line_number, expected, written, "the answer is digits separated by spaces")
+    return Verdict(WRONG_TOTAL, line_number, expected, written, "the answer does not agree with the sum")

@@ -1,0 +1,141 @@
+"""What every task provides: examples (input text, target text) and a checker for the target's steps.
+
+A task turns a *problem* (two numbers to add, a polynomial and its x) into an ``Example``: the input the
+model reads and the target it must write, in one of two formats:
+
+  * ``direct``: the target is the answer alone;
+  * ``scratchpad``: the target is ``<scratch>``, one line per intermediate step, ``</scratch>``, then the
+    answer.
+
+The model is trained on ``input + "\\n" + target`` followed by the end-of-text token, with the loss
+counted on the target (and end-of-text) tokens only.
+
+A task's checker reads any target text, the generator's or a model's, and returns a ``Verdict``: correct,
+or the first wrong step (which line, what kind of mistake, what was expected and what was written), or
+malformed with where reading failed. It never raises.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+FORMATS = ("direct", "scratchpad")
+SCRATCH_OPEN = "<scratch>"
+SCRATCH_CLOSE = "</scratch>"
+
+# The kinds of verdict a checker can return.
+CORRECT = "correct"
+WRONG_DIGIT = "wrong digit"      # a newly computed digit (or term value) is wrong
+WRONG_CARRY = "wrong carry"      # the carry written is not the one the step produces
+WRONG_COPY = "wrong copy"        # something that should be copied (operands, earlier digits, a term) changed
+WRONG_TOTAL = "wrong total"      # the total (or the answer) does not follow from the steps
+MALFORMED = "malformed"          # the text cannot be read as the format
+VERDICT_KINDS = (CORRECT, WRONG_DIGIT, WRONG_CARRY, WRONG_COPY, WRONG_TOTAL, MALFORMED)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training or test example: what the model reads and what it must write."""
+    input: str     # e.g. "2 9 + 5 7"
+    target: str    # e.g. "8 6" (direct) or "<scratch>\n...\n</scratch>\n8 6" (scratchpad)
+    answer: str    # the answer alone, as the target ends with it
+    length: int    # the size that accuracy tables group by (addition: digits of the longer operand)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The checker's judgement of one target text.
+
+    ``line`` is the 1-based line of the target where the first mistake (or the reading failure) is;
+    ``expected`` and ``written`` show that line's text as it should be and as it is.
+    """
+    kind: str
+    line: int | None = None
+    expected: str | None = None
+    written: str | None = None
+    message: str = ""
+
+    @property
+    def correct(self) -> bool:
+        return self.kind == CORRECT
+
+    def describe(self) -> str:
+        """One human-readable line, e.g. 'wrong carry at line 3: expected "..." but wrote "..."'."""
+        if self.correct:
+            return "correct: every step follows from the one before"
+        where = f" at line {self.line}" if self.line is not None else ""
+        text = f"{self.kind}{where}"
+        if self.message:
+            text += f": {self.message}"
+        if self.expected is not None or self.written is not None:
+            text += f" (expected {self.expected!r}, wrote {self.written!r})"
+        return text
+
+
+def split_scratchpad(target: str) -> tuple[list[str], str] | Verdict:
+    """Split a scratchpad target into its step lines and the answer after ``</scratch>``.
+
+    Returns a MALFORMED verdict instead when the block is not there.
+    """
+    lines = target.split("\n")
+    if not lines or lines[0] != SCRATCH_OPEN:
+        return Verdict(MALFORMED, 1, SCRATCH_OPEN, lines[0] if lines else "",
+                       "a scratchpad starts with <scratch> on a line of its own")
+    if SCRATCH_CLOSE not in lines:
+        return Verdict(MALFORMED, len(lines), SCRATCH_CLOSE, lines[-1], "the scratchpad is never closed")
+    close = lines.index(SCRATCH_CLOSE)
+    after = lines[close + 1:]
+    if len(after) != 1:
+        return Verdict(MALFORMED, close + 2, "<the answer on one line>", "\n".join(after),
+                       "exactly one answer line follows </scratch>")
+    return lines[1:close], after[0]
+
+
+class Task:
+    """Interface of a task. Subclasses set ``name`` and ``spaced_digits`` and implement the methods."""
+
+    name: str = ""
+    spaced_digits: bool = False   # how its text is tokenized: see minipad/tokenizer.py
+
+    def split_options(self, split: str) -> dict:
+        """Sampling options of a split ("train", "test" or "ood"); ValueError if the task has no such split."""
+        raise NotImplementedError
+
+    def sample_problem(self, rng, **options) -> Any:
+        """Draw one problem from the task's training distribution."""
+        raise NotImplementedError
+
+    def problem_key(self, problem) -> str:
+        """A canonical string naming the problem: decides its train/test side (minipad/data.py)."""
+        raise NotImplementedError
+
+    def render(self, problem, fmt: str) -> Example:
+        """The problem as an example in format ``fmt`` (one of FORMATS)."""
+        raise NotImplementedError
+
+    def check(self, input_text: str, target: str) -> Verdict:
+        """Verify a scratchpad target step by step against the input. Never raises."""
+        raise NotImplementedError
+
+    def true_answer(self, input_text: str) -> str | None:
+        """The right answer for an input text, or None if the input cannot be read."""
+        raise NotImplementedError
+
+    def parse_input(self, text: str):
+        """Read a problem typed by a user (lenient spacing); raise ValueError if it is not one."""
+        raise NotImplementedError
+
+    def length_of(self, input_text: str) -> int:
+        """The size accuracy tables group by, read back from an input text."""
+        raise NotImplementedError
+
+
+def answer_of(target: str) -> str:
+    """The answer a target ends with: its last line (for both formats)."""
+    return target.rsplit("\n", 1)[-1]
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return fmt

@@ -1,0 +1,63 @@
+"""The data command: the paper's text on screen, JSONL on disk, one-line errors for bad input."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from minipad.cli import main
+
+
+def run(capsys, *argv):
+    try:
+        status = main(list(argv))
+    except SystemExit as exit_:
+        status = exit_.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_prints_the_papers_format(capsys):
+    status, out, _ = run(capsys, "data", "--task", "addition", "--format", "scratchpad", "-n", "3", "--seed", "0")
+    assert status == 0
+    blocks = out.strip().split("\n\n")
+    assert len(blocks) == 3
+    for block in blocks:
+        lines = block.split("\n")
+        assert lines[1] == "<scratch>" and lines[-2] == "</scratch>"
+
+
+def test_writes_jsonl(tmp_path, capsys):
+    path = tmp_path / "train.jsonl"
+    status, out, _ = run(capsys, "data", "--task", "polynomial", "--format", "direct", "-n", "40", "--out", str(path))
+    assert status == 0 and "wrote 40" in out
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(rows) == 40 and set(rows[0]) == {"input", "target"}
+    assert rows[0]["target"].startswith("total: ")
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--task", "multiplication"], "invalid choice"),
+    (["--format", "compact"], "invalid choice"),
+    (["-n", "0"], "at least 1"),
+    (["-n", "-4"], "at least 1"),
+    (["--min-digits", "5", "--max-digits", "3"], "digit range"),
+    (["--max-digits", "31"], "digit range"),
+    (["--task", "polynomial", "--max-digits", "3"], "addition only"),
+    (["--task", "polynomial", "--split", "ood"], "no out-of-distribution"),
+    (["--out", "/no/such/folder/data.jsonl"], "does not exist"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, says, capsys, tmp_path):
+    status, out, err = run(capsys, "data", *argv)
+    assert status == 2
+    assert err.count("\n") == 1 and says in err
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_module_entry_point_reports_one_line_errors(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "minipad", "data", "-n", "0", "--out", str(tmp_path / "x.jsonl")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.jsonl").exists()

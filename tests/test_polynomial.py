@@ -1,0 +1,71 @@
+"""Polynomials: the paper's format, the bound on values, and the checker."""
+import numpy as np
+from hypothesis import given, strategies as st
+
+from minipad.tasks import get_task
+from minipad.tasks.base import CORRECT, MALFORMED, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL
+from minipad.tasks.polynomial import BOUND, parse_polynomial, polynomial_text
+
+polynomial = get_task("polynomial")
+seeds = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+def test_the_papers_example():
+    example = polynomial.render((((-7, 2), (7, 1), (5, 0)), 1), "scratchpad")
+    assert example.input == "Evaluate -7*x**2 + 7*x + 5 at x = 1"
+    assert example.target == "<scratch>\n-7*x**2: -7\n7*x: 7\n5: 5\n</scratch>\ntotal: 5"
+    assert polynomial.render((((-7, 2), (7, 1), (5, 0)), 1), "direct").target == "total: 5"
+
+
+def test_negative_later_terms_are_joined_with_a_minus():
+    terms = ((1, 2), (-3, 1))
+    example = polynomial.render((terms, 2), "scratchpad")
+    assert example.input == "Evaluate 1*x**2 - 3*x at x = 2"
+    assert example.target.split("\n")[1:3] == ["1*x**2: 4", "-3*x: -6"]
+    assert parse_polynomial(polynomial_text(terms)) == terms
+
+
+@given(seeds)
+def test_generated_problems_respect_the_rules_and_pass_the_checker(seed):
+    rng = np.random.default_rng(seed)
+    terms, x = polynomial.sample_problem(rng)
+    assert 1 <= len(terms) <= 3 and -10 <= x <= 10
+    powers = [p for _, p in terms]
+    assert powers == sorted(set(powers), reverse=True) and max(powers) <= 3
+    assert all(c != 0 and -10 <= c <= 10 for c, _ in terms)
+    values = [c * x ** p for c, p in terms]
+    assert all(abs(v) <= BOUND for v in values) and abs(sum(values)) <= BOUND
+    example = polynomial.render((terms, x), "scratchpad")
+    assert polynomial.check(example.input, example.target).kind == CORRECT
+    assert example.answer == f"total: {sum(values)}"
+    assert polynomial.parse_input(example.input) == (terms, x)
+
+
+@given(seeds, st.data())
+def test_changing_one_digit_is_caught_at_or_before_its_line(seed, data):
+    example = polynomial.render(polynomial.sample_problem(np.random.default_rng(seed)), "scratchpad")
+    digit_positions = [i for i, ch in enumerate(example.target) if ch.isdigit()]
+    position = data.draw(st.sampled_from(digit_positions))
+    new = data.draw(st.sampled_from([d for d in "0123456789" if d != example.target[position]]))
+    broken = example.target[:position] + new + example.target[position + 1:]
+    verdict = polynomial.check(example.input, broken)
+    assert verdict.kind != CORRECT
+    assert verdict.line <= example.target[:position].count("\n") + 1
+
+
+def test_the_checker_names_the_kind_of_mistake():
+    source = "Evaluate -7*x**2 + 7*x + 5 at x = 1"
+    assert polynomial.check(source, "<scratch>\n-7*x**2: 7\n7*x: 7\n5: 5\n</scratch>\ntotal: 5").kind == WRONG_DIGIT
+    assert polynomial.check(source, "<scratch>\n-7*x**3: -7\n7*x: 7\n5: 5\n</scratch>\ntotal: 5").kind == WRONG_COPY
+    wrong_total = polynomial.check(source, "<scratch>\n-7*x**2: -7\n7*x: 7\n5: 5\n</scratch>\ntotal: 6")
+    assert (wrong_total.kind, wrong_total.line, wrong_total.expected) == (WRONG_TOTAL, 6, "total: 5")
+    assert polynomial.check(source, "<scratch>\n-7*x**2: -7\n7*x: 7\n</scratch>\ntotal: 0").kind == MALFORMED
+    assert polynomial.check(source, "total: 5", "direct").kind == CORRECT
+    assert polynomial.check(source, "total: 4", "direct").kind == WRONG_TOTAL
+
+
+@given(st.text(max_size=80), st.text(max_size=200))
+def test_the_checker_never_raises_on_any_text(input_text, target):
+    assert polynomial.check(input_text, target).kind in (
+        "correct", "wrong digit", "wrong carry", "wrong copy", "wrong total", "malformed")
+    assert polynomial.check("Evaluate 2*x + 1 at x = 3", target).kind != CORRECT or target.endswith("total: 7")
