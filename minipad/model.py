@@ -1,0 +1,231 @@
+"""A decoder-only Transformer (GPT-2 shape) built from the layer pairs in minipad.nn.
+
+    x      = wte[ids] (+ wpe[positions] with learned positions)           (B,T,C)
+    x      = block(x) for each of n_layer blocks                          (B,T,C)
+    logits = ln_f(x) @ head^T, head = wte when the weights are tied       (B,T,V)
+
+GPT holds only its configuration and its named parameter arrays. forward returns the logits;
+loss_and_grads runs forward and backward and returns fresh gradient arrays on every call. Nothing
+else is stored between calls, so two calls (even from two threads) never interfere.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .nn import (
+    BLOCK_PARAM_NAMES, attention_probabilities, block_backward, block_forward, cross_entropy_backward,
+    cross_entropy_forward, embedding_backward, embedding_forward, head_backward, head_forward,
+    layernorm_backward, layernorm_forward, rope_tables,
+)
+
+POSITION_SCHEMES = ("learned", "none", "rope")
+DTYPES = ("float32", "float64")
+INIT_STD = 0.02  # GPT-2's initial standard deviation of weights and embeddings
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int  # number of token ids, V
+    n_layer: int = 2  # number of transformer blocks
+    n_head: int = 4  # attention heads per block, NH
+    n_embd: int = 64  # channels of the residual stream, C; each head has HS = C / NH
+    block_size: int = 512  # longest sequence the model accepts, T <= block_size
+    position: str = "learned"  # how positions are told: "learned" (absolute, wpe), "none", "rope" (rotary)
+    tie_weights: bool = True  # the output head reuses the token embedding wte; else its own head.weight
+    dtype: str = "float32"  # "float32" for training and decoding, "float64" for gradient checks
+
+    def __post_init__(self):
+        for name in ("vocab_size", "n_layer", "n_head", "n_embd", "block_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(
+                f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
+            )
+        if self.position not in POSITION_SCHEMES:
+            raise ValueError(f"GPTConfig.position must be one of {POSITION_SCHEMES}, got {self.position!r}")
+        if self.position == "rope" and self.head_size % 2 != 0:
+            raise ValueError(
+                f"position='rope' needs an even head size, but n_embd / n_head = {self.head_size}"
+            )
+        if self.dtype not in DTYPES:
+            raise ValueError(f"GPTConfig.dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if not isinstance(self.tie_weights, bool):
+            raise ValueError(f"GPTConfig.tie_weights must be True or False, got {self.tie_weights!r}")
+
+    @property
+    def head_size(self):
+        """HS, channels per attention head."""
+        return self.n_embd // self.n_head
+
+
+class GPT:
+    """The model: a config and a dict of named parameters.
+
+    Parameter names (the optimizer relies on them): "wte.weight" (V,C); "wpe.weight" (block_size,C) with
+    learned positions; per block i, "h.<i>." + each of nn.BLOCK_PARAM_NAMES; "ln_f.gain", "ln_f.bias";
+    "head.weight" (V,C) when the head is not tied. Linear weights are (IN,OUT) and end in ".weight",
+    biases end in ".bias", LayerNorm gains in ".gain".
+    """
+
+    def __init__(self, config: GPTConfig, rng: np.random.Generator):
+        self.config = config
+        self.dtype = np.dtype(config.dtype)
+        self.params = self._init_params(rng)
+
+    def _init_params(self, rng):
+        """GPT-2 initialisation: weights N(0, 0.02^2), the two projections that write into the residual
+        stream scaled by 1/sqrt(2 n_layer) (each block adds twice to it), biases 0, LayerNorm gains 1."""
+        config = self.config
+        C, V = config.n_embd, config.vocab_size
+        residual_std = INIT_STD / math.sqrt(2 * config.n_layer)
+
+        def normal(shape, std=INIT_STD):
+            return (rng.standard_normal(shape) * std).astype(self.dtype)
+
+        def zeros(shape):
+            return np.zeros(shape, self.dtype)
+
+        params = {"wte.weight": normal((V, C))}
+        if config.position == "learned":
+            params["wpe.weight"] = normal((config.block_size, C))
+        for layer in range(config.n_layer):
+            prefix = f"h.{layer}."
+            params[prefix + "ln1.gain"] = np.ones(C, self.dtype)
+            params[prefix + "ln1.bias"] = zeros(C)
+            params[prefix + "attn.qkv.weight"] = normal((C, 3 * C))
+            params[prefix + "attn.qkv.bias"] = zeros(3 * C)
+            params[prefix + "attn.proj.weight"] = normal((C, C), residual_std)
+            params[prefix + "attn.proj.bias"] = zeros(C)
+            params[prefix + "ln2.gain"] = np.ones(C, self.dtype)
+            params[prefix + "ln2.bias"] = zeros(C)
+            params[prefix + "mlp.fc.weight"] = normal((C, 4 * C))
+            params[prefix + "mlp.fc.bias"] = zeros(4 * C)
+            params[prefix + "mlp.proj.weight"] = normal((4 * C, C), residual_std)
+            params[prefix + "mlp.proj.bias"] = zeros(C)
+        params["ln_f.gain"] = np.ones(C, self.dtype)
+        params["ln_f.bias"] = zeros(C)
+        if not config.tie_weights:
+            params["head.weight"] = normal((V, C))
+        return params
+
+    def decay_names(self):
+        """Names of the parameters that get weight decay by default: the matrices of linear layers, including
+        an untied head. Not biases, not LayerNorm gains, not embeddings."""
+        return {name for name in self.params if name.endswith(".weight") and not name.startswith(("wte.", "wpe."))}
+
+    def num_params(self):
+        """Number of scalar parameters (a tied head counts once)."""
+        return sum(p.size for p in self.params.values())
+
+    def block_params(self, layer):
+        """Block `layer`'s parameters keyed by their names inside the block (nn.BLOCK_PARAM_NAMES)."""
+        return {name: self.params[f"h.{layer}.{name}"] for name in BLOCK_PARAM_NAMES}
+
+    def head_weight(self):
+        """(V,C) matrix of the output head: the token embedding when tied."""
+        return self.params["wte.weight" if self.config.tie_weights else "head.weight"]
+
+    def check_inputs(self, ids, targets=None, loss_mask=None):
+        """Raise ValueError with a clear message unless ids (and targets, loss_mask) are valid (B,T) arrays."""
+        ids = np.asarray(ids)
+        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"ids must be a (B,T) array of integers, got shape {ids.shape} of {ids.dtype}")
+        B, T = ids.shape
+        if T > self.config.block_size:
+            raise ValueError(f"sequence length T={T} exceeds block_size={self.config.block_size}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
+            raise ValueError(f"token ids must lie in [0, {self.config.vocab_size}), got {ids.min()}..{ids.max()}")
+        for name, array in (("targets", targets), ("loss_mask", loss_mask)):
+            if array is not None and np.shape(array) != ids.shape:
+                raise ValueError(f"{name} must have the shape of ids {ids.shape}, got {np.shape(array)}")
+        if targets is not None:
+            targets = np.asarray(targets)
+            counted_targets = targets[np.asarray(loss_mask) != 0]
+            if counted_targets.size and (counted_targets.min() < 0 or counted_targets.max() >= self.config.vocab_size):
+                raise ValueError(f"targets at counted positions must lie in [0, {self.config.vocab_size})")
+        return ids
+
+    def rope(self, positions):
+        """(cos, sin) tables for the given positions (T,) or (B,T), or None unless position == "rope"."""
+        if self.config.position != "rope":
+            return None
+        return rope_tables(positions, self.config.head_size, self.dtype)
+
+    def _forward(self, ids):
+        """ids (B,T) -> logits (B,T,V) and everything the backward needs."""
+        B, T = ids.shape
+        positions = np.arange(T)
+        x, wte_cache = embedding_forward(ids, self.params["wte.weight"])  # (B,T,C)
+        wpe_cache = None
+        if self.config.position == "learned":
+            position_embedding, wpe_cache = embedding_forward(positions, self.params["wpe.weight"])  # (T,C)
+            x = x + position_embedding  # (B,T,C)
+        rope = self.rope(positions)
+        block_caches = []
+        for layer in range(self.config.n_layer):
+            x, block_cache = block_forward(x, self.block_params(layer), self.config.n_head, rope)
+            block_caches.append(block_cache)
+        x, ln_f_cache = layernorm_forward(x, self.params["ln_f.gain"], self.params["ln_f.bias"])
+        logits, head_cache = head_forward(x, self.head_weight())  # (B,T,V)
+        return logits, (wte_cache, wpe_cache, block_caches, ln_f_cache, head_cache)
+
+    def forward(self, ids, return_cache=False):
+        """ids (B,T) ints -> logits (B,T,V); with return_cache=True, (logits, cache).
+
+        cache["attention"][layer] is that block's attention weights (B,NH,T,T), each row summing to 1.
+        """
+        ids = self.check_inputs(ids)
+        logits, cache = self._forward(ids)
+        if not return_cache:
+            return logits
+        block_caches = cache[2]
+        attention = [attention_probabilities(block_cache[2]) for block_cache in block_caches]
+        return logits, {"attention": attention, "backward": cache}
+
+    def loss(self, ids, targets, loss_mask):
+        """Mean cross-entropy over the positions where loss_mask is non-zero (a float; 0.0 if there are none)."""
+        ids = self.check_inputs(ids, targets, loss_mask)
+        logits, _ = self._forward(ids)
+        loss, _ = cross_entropy_forward(logits, targets, loss_mask)
+        return loss
+
+    def loss_and_grads(self, ids, targets, loss_mask, normalizer=None):
+        """Forward and backward on one batch: (loss, grads), grads keyed like params, freshly allocated.
+
+        ids, targets (B,T) ints; loss_mask (B,T) of 0/1 (bool or float): which targets count.
+        normalizer: divide the summed loss by this instead of the number of counted targets. When a batch is
+        split into parts, passing the whole batch's count to each part makes the parts' gradients sum to the
+        whole batch's gradients (and their losses to its loss).
+        """
+        ids = self.check_inputs(ids, targets, loss_mask)
+        logits, (wte_cache, wpe_cache, block_caches, ln_f_cache, head_cache) = self._forward(ids)
+        loss, loss_cache = cross_entropy_forward(logits, targets, loss_mask, normalizer)
+        grads = {}
+        dlogits, _ = cross_entropy_backward(1.0, loss_cache)  # (B,T,V)
+        # forward was: logits = x @ head^T
+        dx, head_grads = head_backward(dlogits, head_cache)
+        head_name = "wte.weight" if self.config.tie_weights else "head.weight"
+        grads[head_name] = head_grads["weight"]
+        # forward was: x = ln_f(x)
+        dx, ln_f_grads = layernorm_backward(dx, ln_f_cache)
+        grads["ln_f.gain"], grads["ln_f.bias"] = ln_f_grads["gain"], ln_f_grads["bias"]
+        for layer in reversed(range(self.config.n_layer)):
+            # forward was: x = block(x)
+            dx, block_grads = block_backward(dx, block_caches[layer])
+            grads.update({f"h.{layer}.{name}": g for name, g in block_grads.items()})
+        if wpe_cache is not None:
+            # forward was: x = x + position_embedding, the (T,C) embedding broadcast over the batch
+            B = dx.shape[0]
+            dposition = (np.ones(B, dx.dtype) @ dx.reshape(B, -1)).reshape(dx.shape[1:])  # (T,C)
+            _, wpe_grads = embedding_backward(dposition, wpe_cache)
+            grads["wpe.weight"] = wpe_grads["weight"]
+        # forward was: x = wte[ids]
+        _, wte_grads = embedding_backward(dx, wte_cache)
+        if self.config.tie_weights:
+            grads["wte.weight"] += wte_grads["weight"]  # the head's use of wte adds its own gradient
+        else:
+            grads["wte.weight"] = wte_grads["weight"]
+        return loss, {name: grads[name] for name in self.params}
