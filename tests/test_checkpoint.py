@@ -1,0 +1,347 @@
+"""Checkpoints: exact round trips, clear errors for bad files, atomic writes, no pickle."""
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from minipad.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    pack_rng_state,
+    save_checkpoint,
+    unpack_rng_state,
+)
+from minipad.errors import UserError
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def example_arrays():
+    rng = np.random.default_rng(0)
+    return {
+        "wte": rng.normal(size=(11, 8)).astype(np.float32),
+        "h0.attn.w_qkv": rng.normal(size=(8, 24)),
+        "adamw.step": np.array(7, dtype=np.int64),
+        "mask": rng.random(5) > 0.5,
+        "empty": np.zeros((0, 3), dtype=np.float32),
+        "special": np.array([np.nan, np.inf, -np.inf, -0.0, 5e-324]),
+        "tokens": np.array(["<pad>", "0", "+", "é"]),
+        "fortran": np.asfortranarray(rng.normal(size=(3, 4))),
+    }
+
+
+def example_meta():
+    return {
+        "config": {"n_layer": 2, "n_head": 4, "position": "learned", "tie_weights": True},
+        "vocabulary": ["<pad>", "0", "1", "+", " ", "é"],
+        "step": 1200,
+        "loss": 0.125,
+        "note": None,
+    }
+
+
+def assert_bit_equal(loaded, expected):
+    assert sorted(loaded) == sorted(expected)
+    for name, array in expected.items():
+        assert loaded[name].dtype == array.dtype, name
+        assert loaded[name].shape == array.shape, name
+        assert loaded[name].tobytes() == np.ascontiguousarray(array).tobytes(), name
+
+
+def visible_files(folder):
+    return sorted(name for name in os.listdir(folder) if not name.startswith("."))
+
+
+def test_round_trip_is_bit_exact(tmp_path):
+    path = tmp_path / "model.npz"
+    save_checkpoint(path, example_arrays(), example_meta())
+    arrays, meta = load_checkpoint(path)
+    assert_bit_equal(arrays, example_arrays())
+    assert meta == example_meta()
+    assert os.listdir(tmp_path) == ["model.npz"]  # no temporary file left behind
+    # It is an ordinary .npz: plain NumPy opens it without pickle.
+    with np.load(path, allow_pickle=False) as archive:
+        np.testing.assert_array_equal(archive["wte"], example_arrays()["wte"])
+
+
+@given(
+    arrays=st.dictionaries(
+        st.text(st.characters(blacklist_characters="/\\\x00", blacklist_categories=["Cs"]), min_size=1,
+                max_size=8).filter(lambda name: name != "__meta__"),
+        hnp.arrays(hnp.scalar_dtypes(), hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)),
+        max_size=4,
+    ),
+    step=st.integers(0, 10**30),
+)
+def test_round_trip_of_any_arrays(tmp_path_factory, arrays, step):
+    path = tmp_path_factory.mktemp("ckpt") / "any.npz"
+    save_checkpoint(path, arrays, {"step": step})
+    loaded, meta = load_checkpoint(path)
+    assert_bit_equal(loaded, arrays)
+    assert meta == {"step": step}
+
+
+def test_overwriting_replaces_the_previous_checkpoint(tmp_path):
+    path = tmp_path / "model.npz"
+    save_checkpoint(path, {"w": np.zeros(3)}, {"step": 1})
+    save_checkpoint(path, {"v": np.ones(2)}, {"step": 2})
+    arrays, meta = load_checkpoint(path)
+    assert list(arrays) == ["v"] and meta == {"step": 2}
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at .*missing.npz"):
+        load_checkpoint(tmp_path / "missing.npz")
+    with pytest.raises(CheckpointError, match="folder"):
+        load_checkpoint(tmp_path)
+
+
+def test_checkpoint_error_is_a_one_line_value_error_and_user_error(tmp_path):
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(tmp_path / "missing.npz")
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, UserError)
+    assert "\n" not in str(caught.value)
+
+
+def test_every_truncation_is_detected(tmp_path):
+    path = tmp_path / "model.npz"
+    save_checkpoint(path, example_arrays(), example_meta())
+    content = path.read_bytes()
+    broken = tmp_path / "broken.npz"
+    for length in sorted({0, 1, 3, 4, 30} | set(range(0, len(content), max(1, len(content) // 40)))):
+        broken.write_bytes(content[:length])
+        with pytest.raises(CheckpointError, match="truncated or corrupt") as caught:
+            load_checkpoint(broken)
+        assert "\n" not in str(caught.value)
+
+
+def test_any_single_corrupted_byte_is_detected_or_harmless(tmp_path):
+    # Flip each byte in turn. The zip checksums cover all array data and headers; the bytes they do
+    # not cover (timestamps, attributes) do not change what is loaded. Either way: never a wrong
+    # array, never an exception other than CheckpointError.
+    path = tmp_path / "small.npz"
+    arrays = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([1.5, -2.0])}
+    meta = {"step": 3}
+    save_checkpoint(path, arrays, meta)
+    content = path.read_bytes()
+    broken = tmp_path / "broken.npz"
+    detected = 0
+    for position in range(len(content)):
+        damaged = bytearray(content)
+        damaged[position] ^= 0xFF
+        broken.write_bytes(bytes(damaged))
+        try:
+            loaded, loaded_meta = load_checkpoint(broken)
+        except CheckpointError as error:
+            assert "\n" not in str(error)
+            detected += 1
+            continue
+        assert_bit_equal(loaded, arrays)
+        assert loaded_meta == meta
+    assert detected > len(content) // 2
+
+
+def test_files_that_are_not_checkpoints(tmp_path):
+    text_file = tmp_path / "notes.npz"
+    text_file.write_text("this is not a checkpoint\n")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load_checkpoint(text_file)
+
+    plain_npz = tmp_path / "plain.npz"
+    np.savez(plain_npz, w=np.zeros(3))
+    with pytest.raises(CheckpointError, match="no __meta__ entry"):
+        load_checkpoint(plain_npz)
+
+    bad_meta = tmp_path / "bad_meta.npz"
+    np.savez(bad_meta, __meta__=np.array("{not json"))
+    with pytest.raises(CheckpointError, match="unreadable metadata"):
+        load_checkpoint(bad_meta)
+
+    future = tmp_path / "future.npz"
+    np.savez(future, __meta__=np.array(json.dumps({"format": "minipad-checkpoint", "version": 99, "meta": {}})))
+    with pytest.raises(CheckpointError, match="format version 99"):
+        load_checkpoint(future)
+
+
+def test_an_array_gone_missing_is_detected(tmp_path):
+    # A damaged zip directory can hide an entry without any checksum failing; the saved name list
+    # catches it.
+    path = tmp_path / "model.npz"
+    envelope = {"format": "minipad-checkpoint", "version": 1, "meta": {}, "arrays": ["b", "w"]}
+    np.savez(path, __meta__=np.array(json.dumps(envelope)), w=np.zeros(3))
+    with pytest.raises(CheckpointError, match=r"corrupt \(arrays missing: \['b'\]"):
+        load_checkpoint(path)
+
+
+class CreatesFileWhenUnpickled:
+    """Unpickling this calls open(path, 'w'): proof that a loader ran code from the file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_loading_never_unpickles(tmp_path, monkeypatch):
+    marker = tmp_path / "code_ran"
+    malicious = tmp_path / "malicious.npz"
+    payload = np.empty(1, dtype=object)
+    payload[0] = CreatesFileWhenUnpickled(str(marker))
+    envelope = {"format": "minipad-checkpoint", "version": 1, "meta": {}, "arrays": ["w"]}
+    np.savez(malicious, __meta__=np.array(json.dumps(envelope)), w=payload)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle was called while loading a checkpoint")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    with pytest.raises(CheckpointError, match="pickled object array"):
+        load_checkpoint(malicious)
+    assert not marker.exists()
+
+
+def test_save_refuses_what_it_cannot_store_without_pickle(tmp_path):
+    path = tmp_path / "model.npz"
+    with pytest.raises(TypeError, match="dtype object"):
+        save_checkpoint(path, {"w": np.array([{"a": 1}], dtype=object)}, {})
+    with pytest.raises(TypeError, match="JSON"):
+        save_checkpoint(path, {"w": np.zeros(2)}, {"step": np.int64(3)})
+    with pytest.raises(TypeError, match="JSON"):
+        save_checkpoint(path, {"w": np.zeros(2)}, {"loss": float("nan")})
+    for bad_name in ["", "a/b", "__meta__"]:
+        with pytest.raises(ValueError, match="invalid array name"):
+            save_checkpoint(path, {bad_name: np.zeros(2)}, {})
+    assert os.listdir(tmp_path) == []  # nothing was written, not even a temporary file
+
+
+def test_save_into_a_missing_folder_is_a_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match="cannot write checkpoint"):
+        save_checkpoint(tmp_path / "no_such_folder" / "model.npz", {"w": np.zeros(2)}, {})
+
+
+def test_failed_rename_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    save_checkpoint(path, {"w": np.zeros(3)}, {"step": 1})
+
+    def full_disk(source, destination):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(CheckpointError, match="No space left on device.*previous checkpoint there is unchanged"):
+        save_checkpoint(path, {"w": np.ones(3)}, {"step": 2})
+    monkeypatch.undo()
+    arrays, meta = load_checkpoint(path)
+    np.testing.assert_array_equal(arrays["w"], np.zeros(3))
+    assert meta == {"step": 1}
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_interrupt_during_the_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    save_checkpoint(path, {"w": np.zeros(3), "b": np.zeros(2)}, {"step": 1})
+    real_write_array = np.lib.format.write_array
+    calls = []
+
+    def write_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # __meta__ and one array are written, then Ctrl-C
+            raise KeyboardInterrupt
+        return real_write_array(*args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "write_array", write_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"w": np.ones(3), "b": np.ones(2)}, {"step": 2})
+    monkeypatch.undo()
+    assert len(calls) == 3
+    arrays, meta = load_checkpoint(path)
+    np.testing.assert_array_equal(arrays["w"], np.zeros(3))
+    assert meta == {"step": 1}
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_data_reaches_the_disk_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1])
+    save_checkpoint(tmp_path / "model.npz", {"w": np.zeros(3)}, {})
+    assert events[:2] == ["fsync", "replace"]
+
+
+CHILD_THAT_IS_KILLED_MID_WRITE = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from minipad.checkpoint import save_checkpoint
+
+    real_write_array = np.lib.format.write_array
+    calls = []
+
+    def write_slowly(*args, **kwargs):
+        real_write_array(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:
+            print("half written", flush=True)
+            time.sleep(60)
+
+    np.lib.format.write_array = write_slowly
+    save_checkpoint(sys.argv[1], {"w": np.ones(100_000), "b": np.ones(10)}, {"step": 2})
+""")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
+def test_killed_writer_leaves_the_previous_checkpoint_loadable(tmp_path):
+    path = tmp_path / "model.npz"
+    save_checkpoint(path, {"w": np.zeros(100_000), "b": np.zeros(10)}, {"step": 1})
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    child = subprocess.Popen([sys.executable, "-c", CHILD_THAT_IS_KILLED_MID_WRITE, str(path)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = child.stdout.readline()
+        assert line == "half written\n", child.stderr.read()
+        child.send_signal(signal.SIGKILL)  # no clean-up code can run
+    finally:
+        child.kill()
+        child.communicate()
+    arrays, meta = load_checkpoint(path)
+    np.testing.assert_array_equal(arrays["w"], np.zeros(100_000))
+    assert meta == {"step": 1}
+    # The half-written file is there, hidden under another name, and is itself recognised as damaged.
+    assert visible_files(tmp_path) == ["model.npz"]
+    leftovers = [name for name in os.listdir(tmp_path) if name != "model.npz"]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".model.npz.") and leftovers[0].endswith(".tmp")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / leftovers[0])
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937,
+                                           np.random.Philox, np.random.SFC64])
+def test_rng_state_survives_json_and_a_checkpoint(tmp_path, bit_generator):
+    rng = np.random.Generator(bit_generator(12345))
+    rng.normal(size=3)
+    rng.integers(0, 10, size=1)  # leaves PCG64 with a buffered 32-bit half: that must be saved too
+    path = tmp_path / "model.npz"
+    save_checkpoint(path, {}, {"rng": json.loads(json.dumps(pack_rng_state(rng)))})
+    _, meta = load_checkpoint(path)
+    resumed = unpack_rng_state(meta["rng"])
+    np.testing.assert_array_equal(resumed.integers(0, 2**62, size=20), rng.integers(0, 2**62, size=20))
+    np.testing.assert_array_equal(resumed.normal(size=5), rng.normal(size=5))
+
+
+def test_damaged_rng_state_is_a_checkpoint_error():
+    with pytest.raises(CheckpointError, match="random generator"):
+        unpack_rng_state({"bit_generator": "os.system", "state": {}})
+    state = pack_rng_state(np.random.default_rng(0))
+    del state["state"]
+    with pytest.raises(CheckpointError, match="random generator"):
+        unpack_rng_state(state)
