@@ -66,8 +66,8 @@ def check_layer(forward, backward, inputs, params, rng, step=STEP):
 
     forward(*inputs.values(), **params) -> (out, cache), out an array or a scalar;
     backward(dout, cache) -> (dinput, grads): dinput an array for one input (a tuple for several, in the
-    order of inputs), grads a dict keyed like params. Bind any other argument first (functools.partial or a
-    lambda). All arrays must be float64. Names of inputs and params must differ.
+    order of inputs, anything for none), grads a dict keyed like params. Bind any other argument first
+    (functools.partial or a lambda). All arrays must be float64. Names of inputs and params must differ.
     """
     _require_float64(inputs, "input")
     _require_float64(params, "parameter")
@@ -82,7 +82,7 @@ def check_layer(forward, backward, inputs, params, rng, step=STEP):
     dinputs, dparams = backward(upstream if np.ndim(out) else float(upstream), cache)
     if len(inputs) == 1:
         dinputs = (dinputs,)
-    analytic = dict(zip(inputs, dinputs))
+    analytic = dict(zip(inputs, dinputs)) if inputs else {}
     analytic.update(dparams)
     errors = {}
     for name, array in {**inputs, **params}.items():
