@@ -139,7 +139,7 @@ def _generate_batch(model, prompts, max_new_tokens, stop_token):
     cache = KVCache(model, B, P + steps - 1, start)
     logits = forward_step(model, ids, cache)[:, -1]  # (B,V), predicts each row's first new token
     rows = np.arange(B)  # the prompt each batch row decodes; rows are dropped as they finish
-    done = np.zeros(B, bool)
+    done = budget <= 0  # a prompt that fills block_size gets no new token
     for step in range(steps):
         tokens = logits.argmax(axis=-1)  # (B_rows,), greedy: the most likely next token
         if stop_token is not None:
