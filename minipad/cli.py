@@ -93,27 +93,50 @@ def run_data(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------- the parser
+def _lazy(module_name: str, function_name: str):
+    """A command function imported only when it runs, so 'data' never loads the model."""
+    def call(argument):
+        import importlib
+        return getattr(importlib.import_module(module_name), function_name)(argument)
+    return call
+
+
 COMMANDS = {
     "data": ("print or write examples of a task in the paper's formats", add_data_arguments, run_data),
+    "train": ("train a model and print its accuracy table (default: addition with a scratchpad)",
+              _lazy("minipad.commands", "add_train_arguments"), _lazy("minipad.commands", "run_train")),
+    "eval": ("evaluate a checkpoint per problem size, inside and beyond the training lengths",
+             _lazy("minipad.commands", "add_eval_arguments"), _lazy("minipad.commands", "run_eval")),
+    "sample": ("let a trained model work one problem, with the checker marking its first wrong step",
+               _lazy("minipad.commands", "add_sample_arguments"), _lazy("minipad.commands", "run_sample")),
+    "compare": ("train the direct and the scratchpad model under one budget and compare them",
+                _lazy("minipad.commands", "add_compare_arguments"), _lazy("minipad.commands", "run_compare")),
+    "bench": ("measure training speed (ms/step, tokens/s, GFLOP/s) against this machine's matmul peak",
+              _lazy("minipad.bench", "add_arguments"), _lazy("minipad.bench", "run")),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the chosen command's options are built, so each command loads only what it needs."""
     parser = OneLineParser(prog="minipad", description="Scratchpads for intermediate computation, in NumPy.")
     commands = parser.add_subparsers(dest="command", metavar="command", parser_class=OneLineParser)
     commands.required = True
+    chosen = next((word for word in (argv or []) if not word.startswith("-")), None)
     for name, (summary, add_arguments, _) in COMMANDS.items():
-        add_arguments(commands.add_parser(name, help=summary, description=summary))
+        subparser = commands.add_parser(name, help=summary, description=summary)
+        if name == chosen:
+            add_arguments(subparser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         return COMMANDS[args.command][2](args)
     except UserError as error:
         print(f"minipad {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return getattr(error, "exit_status", EXIT_USAGE)
     except KeyboardInterrupt:
         print(f"minipad {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,218 @@
+"""The commands that train and use models: train, eval, sample, compare (wired up in minipad/cli.py)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import MISSING, asdict
+
+from .errors import UserError
+
+# --quick: a first taste in at most two minutes on a 2-core laptop: 1-3 digit sums.
+QUICK = {"max_digits": 3, "max_steps": 1000, "warmup_steps": 100, "eval_every": 250, "eval_problems": 100,
+         "test_problems": 300, "ood_problems": 100}
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("true", "yes", "1", "on"):
+        return True
+    if text.lower() in ("false", "no", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One --option per TrainConfig field (default None: 'not given'), its comment as the help."""
+    from .config import TrainConfig, config_fields
+    comments = _field_comments(TrainConfig)
+    group = parser.add_argument_group("configuration (TrainConfig; defaults in brackets)")
+    for field_ in config_fields():
+        default = field_.default if field_.default is not MISSING else None
+        kind = _parse_bool if isinstance(default, bool) else type(default)
+        group.add_argument(f"--{field_.name.replace('_', '-')}", dest=field_.name, type=kind, default=None,
+                           metavar=field_.name.upper(), help=f"{comments.get(field_.name, '')} [{default!r}]")
+
+
+def _field_comments(cls) -> dict:
+    """The '# comment' after each field of a dataclass, read from its source."""
+    import inspect
+    comments = {}
+    for line in inspect.getsource(cls).splitlines():
+        stripped = line.strip()
+        if ":" in stripped and "#" in stripped and not stripped.startswith("#"):
+            name = stripped.split(":")[0].strip()
+            comments[name] = stripped.split("#", 1)[1].strip()
+    return comments
+
+
+def given_overrides(args) -> dict:
+    from .config import config_fields
+    return {f.name: getattr(args, f.name) for f in config_fields() if getattr(args, f.name, None) is not None}
+
+
+def build_config(args, preset: dict | None = None):
+    """TrainConfig from the defaults, then the preset, then what was given on the command line."""
+    from .config import TrainConfig
+    values = dict(preset or {})
+    values.update(given_overrides(args))
+    out = values.pop("out", "")
+    config = TrainConfig(**values)
+    if out:
+        config.out = out
+    return config
+
+
+def print_config(config) -> None:
+    print("config: " + " ".join(f"{key}={value}" for key, value in asdict(config).items()))
+
+
+# --------------------------------------------------------------------------------------------- train
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help="a first taste in about a minute: 1-3 digit sums, 1,000 steps")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    parser.add_argument("--force", action="store_true", help="start over even if --out holds a checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    add_config_arguments(parser)
+
+
+def run_train(args) -> int:
+    from .train import train
+    config = build_config(args, QUICK if args.quick else None)
+    if not args.resume:
+        print_config(config)
+    train(config, resume=args.resume, overrides=given_overrides(args), force=args.force,
+          progress=not args.no_progress)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- eval
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="a model.npz written by train")
+    parser.add_argument("--test-problems", type=int, default=None, help="held-out problems of the training lengths")
+    parser.add_argument("--ood-problems", type=int, default=None, help="problems beyond the training lengths")
+
+
+def run_eval(args) -> int:
+    from .evaluate import format_report
+    from .tasks import get_task
+    from .train import load_model, run_evaluation, size_name
+    model, config, _, meta = load_model(args.checkpoint)
+    for name in ("test_problems", "ood_problems"):
+        if getattr(args, name) is not None and getattr(args, name) < 0:
+            raise UserError(f"--{name.replace('_', '-')} must not be negative")
+    output = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "eval.json")
+    if not os.access(os.path.dirname(output), os.W_OK):
+        raise UserError(f"cannot write {output}: the folder is not writable")
+    task = get_task(config.task)
+    started = time.perf_counter()
+    report = run_evaluation(model, config, task, args.test_problems, args.ood_problems)
+    report.update(step=meta["step"], eval_seconds=time.perf_counter() - started)
+    print(f"{args.checkpoint}: {task.name}, {config.format}, step {meta['step']}; "
+          f"evaluated in {report['eval_seconds']:.1f} s")
+    print(format_report(report, size_name=size_name(task)))
+    temporary = output + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as file:
+        json.dump(report, file, indent=2)
+    os.replace(temporary, output)
+    print(f"saved {output}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------------- sample
+def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="a model.npz written by train")
+    parser.add_argument("problem", help="e.g. 29+57 or '2 9 + 5 7'; for polynomials "
+                                        "'Evaluate -7*x**2 + 7*x + 5 at x = 1'")
+
+
+def run_sample(args) -> int:
+    from .data import encode_example, prompt_text
+    from .generate import generate
+    from .tasks import get_task
+    from .tokenizer import Tokenizer
+    from .train import load_model
+    model, config, _, _ = load_model(args.checkpoint)
+    task = get_task(config.task)
+    try:
+        problem = task.parse_input(args.problem)
+        example = task.render(problem, config.format)
+        tokenizer = Tokenizer(task.spaced_digits)
+        sequence, prompt_length = encode_example(tokenizer, example)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    room = model.config.block_size - prompt_length
+    if len(sequence) - prompt_length > room:
+        raise UserError(f"this problem needs {len(sequence)} tokens but the model holds {model.config.block_size}: "
+                        f"choose a smaller one")
+    output = generate(model, [sequence[:prompt_length]], room, stop_token=tokenizer.eos_id)[0]
+    written = tokenizer.decode(output)
+    verdict = task.check(example.input, written, config.format)
+    print(prompt_text(example), end="")
+    print(mark_lines(written, verdict))
+    print()
+    right = written.rsplit("\n", 1)[-1] == example.answer
+    print(f"checker: {verdict.describe()}")
+    print(f"answer: {'right' if right else 'wrong'} (the right answer is {example.answer})")
+    return 0
+
+
+def mark_lines(written: str, verdict) -> str:
+    """The written text with the first wrong line marked and what was expected shown under it."""
+    lines = written.split("\n")
+    marked = []
+    for number, line in enumerate(lines, start=1):
+        if verdict.line == number and not verdict.correct:
+            marked.append(f"{line}    <-- {verdict.kind}")
+            if verdict.expected is not None:
+                marked.append(f"{' ' * max(0, len(line) - len(verdict.expected))}{verdict.expected}    "
+                              f"<-- expected")
+        else:
+            marked.append(line)
+    return "\n".join(marked)
+
+
+# ------------------------------------------------------------------------------------------- compare
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="the --quick preset of train, for both runs")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    add_config_arguments(parser)
+
+
+def run_compare(args) -> int:
+    """Train the direct and the scratchpad model under the same budget, then one table with both."""
+    from .table import format_table
+    from .train import train
+    if args.format is not None:
+        raise UserError("compare trains both formats: leave out --format")
+    reports = {}
+    for fmt in ("direct", "scratchpad"):
+        config = build_config(args, QUICK if args.quick else None)
+        config.format = fmt
+        base = args.out or os.path.join("runs", "compare")
+        config.out = os.path.join(base, f"{config.task}-{fmt}")
+        print(f"\n=== {fmt} ===")
+        print_config(config)
+        reports[fmt] = train(config, force=True, progress=not args.no_progress)
+    print()
+    print(format_comparison(reports, format_table))
+    return 0
+
+
+def format_comparison(reports: dict, format_table) -> str:
+    headers = ["size", "direct answer %", "scratchpad answer %", "scratchpad all steps %"]
+    direct, scratch = reports["direct"], reports["scratchpad"]
+    rows = []
+    for length, summary in scratch["by_length"].items():
+        other = direct["by_length"].get(length)
+        rows.append([length, f"{100 * other['answer_accuracy']:.1f}" if other else "-",
+                     f"{100 * summary['answer_accuracy']:.1f}", f"{100 * summary['target_accuracy']:.1f}"])
+    names = {"test": "in distribution", "ood": "out of distribution"}
+    for split, summary in scratch["splits"].items():
+        other = direct["splits"].get(split)
+        rows.append([names[split], f"{100 * other['answer_accuracy']:.1f}" if other else "-",
+                     f"{100 * summary['answer_accuracy']:.1f}", f"{100 * summary['target_accuracy']:.1f}"])
+    budget = (f"direct: {direct['step']} steps, {direct['train_minutes']:.1f} min; "
+              f"scratchpad: {scratch['step']} steps, {scratch['train_minutes']:.1f} min")
+    return format_table(headers, rows) + "\n" + budget

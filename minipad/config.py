@@ -1,0 +1,99 @@
+"""The training run's configuration: one dataclass, one comment per field.
+
+The command line fills it in (``--max-steps 3000``); a run prints it resolved and saves it in every
+checkpoint. Unknown settings are an error, never ignored.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .data import split_options
+from .errors import UserError
+from .model import GPTConfig
+from .tasks import get_task
+
+
+@dataclass
+class TrainConfig:
+    # what to learn
+    task: str = "addition"          # "addition" or "polynomial"
+    format: str = "scratchpad"      # "scratchpad" (show the work) or "direct" (the answer alone)
+    min_digits: int = 1             # addition: fewest digits of a training operand
+    max_digits: int = 8             # addition: most digits of a training operand (the paper: 8)
+    # the model (see GPTConfig)
+    n_layer: int = 2                # transformer blocks
+    n_head: int = 4                 # attention heads per block
+    n_embd: int = 64                # width of the residual stream
+    block_size: int = 320           # longest sequence; 10-digit scratchpads need about 300 tokens
+    position: str = "rope"          # "learned", "none" or "rope" (rotary)
+    tie_weights: bool = True        # output head shares the token embedding
+    # optimisation
+    batch_size: int = 32            # sequences per step
+    lr: float = 3e-3                # peak learning rate
+    min_lr: float = 3e-4            # learning rate at the end of the cosine decay
+    warmup_steps: int = 200         # linear warmup from near 0 to lr
+    weight_decay: float = 0.1       # AdamW decay of linear weights
+    grad_clip: float = 1.0          # clip the global gradient norm to this
+    threads: int = 2                # Python threads, each computing the gradient of part of the batch
+    # budget
+    max_steps: int = 6000           # number of optimizer steps
+    max_minutes: float = 0.0        # if > 0, also stop after this many minutes of training
+    # evaluation
+    eval_every: int = 500           # steps between progress evaluations (and checkpoints)
+    eval_problems: int = 200        # held-out problems per progress evaluation
+    test_problems: int = 1000       # held-out problems of the training lengths at the end
+    ood_problems: int = 1000        # problems beyond the training lengths at the end (addition: 9-10 digits)
+    # bookkeeping
+    seed: int = 0                   # seeds the one random generator of the run
+    out: str = ""                   # output folder; "" means runs/<task>-<format>
+
+    def __post_init__(self):
+        if not self.out:
+            self.out = os.path.join("runs", f"{self.task}-{self.format}")
+
+    def validate(self) -> None:
+        """Raise UserError naming the first setting that cannot work."""
+        try:
+            task = get_task(self.task)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        if self.format not in ("direct", "scratchpad"):
+            raise UserError(f"unknown format {self.format!r}: choose direct or scratchpad")
+        positive = ["n_layer", "n_head", "n_embd", "block_size", "batch_size", "max_steps", "eval_every",
+                    "eval_problems", "threads"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr", "min_lr", "weight_decay", "grad_clip", "max_minutes", "test_problems", "ood_problems",
+                     "warmup_steps"):
+            if not getattr(self, name) >= 0:
+                raise UserError(f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
+        if self.min_lr > self.lr:
+            raise UserError(f"--min-lr ({self.min_lr}) must not exceed --lr ({self.lr})")
+        if self.warmup_steps > self.max_steps:
+            raise UserError(f"--warmup-steps ({self.warmup_steps}) must not exceed --max-steps ({self.max_steps})")
+        try:
+            self.model_config(1)
+            task.sample_problem(np.random.default_rng(0), **self.task_options("train"))
+        except ValueError as error:
+            raise UserError(str(error)) from None
+
+    def model_config(self, vocab_size: int) -> GPTConfig:
+        return GPTConfig(vocab_size=vocab_size, n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
+                         block_size=self.block_size, position=self.position, tie_weights=self.tie_weights)
+
+    def task_options(self, split: str) -> dict:
+        """Sampling options of a split; the training digit range applies to train and test alike."""
+        task = get_task(self.task)
+        if task.name != "addition" or split == "ood":
+            return split_options(task, split)
+        return split_options(task, split, min_digits=self.min_digits, max_digits=self.max_digits)
+
+
+
+def config_fields() -> list:
+    """The TrainConfig fields, for the command line."""
+    return list(fields(TrainConfig))

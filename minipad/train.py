@@ -1,0 +1,272 @@
+"""Training: fresh problems every step, AdamW, periodic evaluation, atomic checkpoints, exact resume.
+
+Data. Every batch draws new training problems (operand lengths uniform, as the paper's 1-8 digit set)
+from the training side of the held-out split (minipad/data.py). A fixed set of 100,000 problems would be
+seen about three times in a default run; fresh draws cost nothing, remove any chance of memorising,
+and need no data on disk. The draws come from the run's one random generator, whose state goes into
+every checkpoint, so a resumed run draws exactly the batches the uninterrupted run would have drawn.
+
+Budget. ``max_steps`` fixes the number of steps (reproducible to the bit). ``max_minutes`` > 0 also
+stops the run when that much training time has passed (evaluation pauses the clock); the cosine
+schedule then decays over the estimated number of steps that fit in the time, so the same seed on a
+busier machine takes fewer steps.
+
+Checkpoints. ``<out>/model.npz`` is written atomically at every evaluation, at the end, and on Ctrl-C;
+it holds the weights, the optimizer moments, the step, the generator's state, the configs and the
+vocabulary, so ``--resume`` continues exactly where the run stopped.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from .checkpoint import load_checkpoint, pack_rng_state, save_checkpoint, unpack_rng_state
+from .data import make_batch, sample_examples, sample_problem, split_rng
+from .errors import UserError
+from .evaluate import evaluate, format_report, quick_accuracy
+from .config import TrainConfig
+from .model import GPT, GPTConfig
+from .optim import AdamW, clip_grad_norm, lr_at
+from .parallel import parallel_loss_and_grads
+from .plot import line_plot
+from .tasks import get_task
+from .tokenizer import VOCABULARY, Tokenizer
+
+CHECKPOINT_NAME = "model.npz"
+
+
+# Settings that may change when a run is resumed: the budget and the evaluation, not what is learned.
+RESUMABLE_OVERRIDES = ("max_steps", "max_minutes", "eval_every", "eval_problems", "test_problems",
+                       "ood_problems", "threads", "out")
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite: nothing after the last good checkpoint is kept."""
+    exit_status = 1
+
+
+@dataclass
+class RunState:
+    """What a run carries from step to step (and into its checkpoint)."""
+    step: int = 0
+    train_seconds: float = 0.0
+    history: list = field(default_factory=list)       # [step, loss, lr, grad_norm] per step
+    evaluations: list = field(default_factory=list)   # [step, accuracy] per progress evaluation
+
+
+def checkpoint_path(config: TrainConfig) -> str:
+    return os.path.join(config.out, CHECKPOINT_NAME)
+
+
+def save_run(config: TrainConfig, model: GPT, optimizer: AdamW, rng, state: RunState) -> None:
+    arrays = {f"param.{name}": value for name, value in model.params.items()}
+    arrays.update({f"optim.{name}": value for name, value in optimizer.state_dict().items()})
+    meta = {
+        "train_config": asdict(config),
+        "model_config": asdict(model.config),
+        "vocabulary": list(VOCABULARY),
+        "step": state.step,
+        "train_seconds": state.train_seconds,
+        "history": state.history,
+        "evaluations": state.evaluations,
+        "rng": pack_rng_state(rng),
+    }
+    save_checkpoint(checkpoint_path(config), arrays, meta)
+
+
+def load_model(path: str) -> tuple[GPT, TrainConfig, dict, dict]:
+    """(model, train config, arrays, meta) of a checkpoint; UserError if it does not fit this minipad."""
+    arrays, meta = load_checkpoint(path)
+    if meta.get("vocabulary") != list(VOCABULARY):
+        raise UserError(f"{path} was trained with another vocabulary: it cannot be used by this minipad")
+    try:
+        config = TrainConfig(**meta["train_config"])
+        model_config = GPTConfig(**meta["model_config"])
+        model = GPT(model_config, np.random.default_rng(0))
+        for name in model.params:
+            saved = arrays[f"param.{name}"]
+            if saved.shape != model.params[name].shape:
+                raise ValueError(f"{name} has shape {saved.shape}, expected {model.params[name].shape}")
+            model.params[name] = saved.astype(model.dtype, copy=False)
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{path} does not hold a model minipad can rebuild ({error}): "
+                        f"train a new one with 'python -m minipad train'") from None
+    return model, config, arrays, meta
+
+
+def prepare(config: TrainConfig, resume: bool, overrides: dict, force: bool):
+    """The model, optimizer, generator and state to start from: fresh, or from the checkpoint."""
+    path = checkpoint_path(config)
+    if resume:
+        if not os.path.exists(path):
+            raise UserError(f"nothing to resume: {path} does not exist")
+        model, saved_config, arrays, meta = load_model(path)
+        fixed = {key: value for key, value in overrides.items() if key not in RESUMABLE_OVERRIDES
+                 and getattr(saved_config, key) != value}
+        if fixed:
+            name = next(iter(fixed))
+            raise UserError(f"--{name.replace('_', '-')} cannot change when resuming (the run was trained with "
+                            f"{getattr(saved_config, name)!r}); start a new run in another --out folder")
+        for key, value in overrides.items():
+            setattr(saved_config, key, value)
+        config = saved_config
+        config.validate()
+        optimizer = AdamW.for_model(model, weight_decay=config.weight_decay)
+        optimizer.load_state_dict({k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")})
+        rng = unpack_rng_state(meta["rng"])
+        state = RunState(meta["step"], meta["train_seconds"], meta["history"], meta["evaluations"])
+        return config, model, optimizer, rng, state
+    if os.path.exists(path) and not force:
+        raise UserError(f"{path} exists: add --resume to continue it, --force to start over, "
+                        f"or --out to choose another folder")
+    check_output_folder(config.out)
+    rng = np.random.default_rng(config.seed)
+    model = GPT(config.model_config(len(VOCABULARY)), rng)
+    optimizer = AdamW.for_model(model, weight_decay=config.weight_decay)
+    return config, model, optimizer, rng, RunState()
+
+
+def check_output_folder(out: str) -> None:
+    """UserError unless ``out`` is, or can be made, a writable folder."""
+    probe = os.path.abspath(out)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK):
+        raise UserError(f"cannot write to the output folder {out}: {probe} is not a writable folder; "
+                        f"choose another --out")
+
+
+def learning_rate(config: TrainConfig, state: RunState) -> float:
+    """Warmup then cosine over max_steps, or over the steps estimated to fit in max_minutes."""
+    total_steps = config.max_steps
+    if config.max_minutes > 0 and state.step > config.warmup_steps and state.train_seconds > 0:
+        seconds_per_step = state.train_seconds / state.step
+        total_steps = min(total_steps, int(config.max_minutes * 60 / seconds_per_step))
+    total_steps = max(total_steps, state.step + 1, config.warmup_steps)
+    return lr_at(state.step, config.lr, config.warmup_steps, total_steps, config.min_lr)
+
+
+def budget_left(config: TrainConfig, state: RunState) -> bool:
+    if state.step >= config.max_steps:
+        return False
+    return config.max_minutes <= 0 or state.train_seconds < config.max_minutes * 60
+
+
+def train(config: TrainConfig, resume: bool = False, overrides: dict | None = None, force: bool = False,
+          callback=None, log=print, progress: bool = True) -> dict:
+    """Run training to the end of its budget, then evaluate; returns the final report (also saved).
+
+    callback(step, loss), if given, is called after every step (lessons and tests use it; raising
+    KeyboardInterrupt from it stops the run as Ctrl-C does).
+    """
+    config.validate()
+    config, model, optimizer, rng, state = prepare(config, resume, overrides or {}, force)
+    os.makedirs(config.out, exist_ok=True)
+    task = get_task(config.task)
+    tokenizer = Tokenizer(task.spaced_digits)
+    train_options = config.task_options("train")
+    progress_set = sample_examples(task, "test", config.eval_problems, config.format,
+                                   split_rng(config.seed, "test"), **config.task_options("test"))
+    log(f"model: {model.num_params():,} parameters; training from step {state.step} "
+        f"to {config.max_steps}" + (f" or {config.max_minutes:g} minutes" if config.max_minutes > 0 else ""))
+
+    bar = tqdm(total=config.max_steps, initial=state.step, desc="train", unit="step", disable=not progress,
+               dynamic_ncols=True)
+    tokens_seen, window_start = 0, time.perf_counter()
+    try:
+        while budget_left(config, state):
+            started = time.perf_counter()
+            lr = learning_rate(config, state)
+            examples = [task.render(sample_problem(task, "train", rng, **train_options), config.format)
+                        for _ in range(config.batch_size)]
+            batch = make_batch(tokenizer, examples)
+            loss, grads = parallel_loss_and_grads(model, batch.ids, batch.targets, batch.mask, config.threads)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"the loss became {loss} at step {state.step + 1}: try a lower --lr (now {config.lr:g}); "
+                    f"the last good checkpoint {checkpoint_path(config)} is intact")
+            grad_norm = clip_grad_norm(grads, config.grad_clip)
+            optimizer.step(model.params, grads, lr)
+            state.step += 1
+            state.train_seconds += time.perf_counter() - started
+            state.history.append([state.step, round(float(loss), 6), lr, round(grad_norm, 4)])
+            tokens_seen += batch.ids.size
+            if callback is not None:
+                callback(state.step, loss)
+            bar.update(1)
+            if state.step % 10 == 0:
+                elapsed = time.perf_counter() - window_start
+                bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_seen / elapsed:,.0f}")
+                tokens_seen, window_start = 0, time.perf_counter()
+            if state.step % config.eval_every == 0 and budget_left(config, state):
+                accuracy = quick_accuracy(model, task, config.format, progress_set)
+                state.evaluations.append([state.step, accuracy])
+                save_run(config, model, optimizer, rng, state)
+                bar.write(f"step {state.step:>6}  loss {loss:.4f}  held-out answer accuracy {100 * accuracy:5.1f}%"
+                          f"  ({state.train_seconds / 60:.1f} min)")
+                window_start = time.perf_counter()
+    except KeyboardInterrupt:
+        bar.close()
+        save_run(config, model, optimizer, rng, state)
+        log(f"interrupted at step {state.step}; saved {checkpoint_path(config)}: continue with --resume "
+            f"--out {config.out}")
+        raise
+    bar.close()
+    save_run(config, model, optimizer, rng, state)
+    return finish(config, model, task, state, log)
+
+
+def finish(config: TrainConfig, model: GPT, task, state: RunState, log=print) -> dict:
+    """Final evaluation, loss curve and report, all saved beside the checkpoint."""
+    write_history(config.out, state.history)
+    losses = [row[1] for row in state.history]
+    if len(losses) >= 2:
+        log(line_plot(losses, title=f"training loss, steps 1-{len(losses)}", log_y=True))
+    started = time.perf_counter()
+    report = run_evaluation(model, config, task)
+    report.update(step=state.step, train_minutes=state.train_seconds / 60,
+                  eval_seconds=time.perf_counter() - started)
+    with open(os.path.join(config.out, "eval.json"), "w", encoding="utf-8") as file:
+        json.dump(report, file, indent=2)
+    log(f"\n{task.name}, {config.format}: {state.step} steps, {state.train_seconds / 60:.1f} min of training; "
+        f"evaluated in {report['eval_seconds']:.1f} s")
+    log(format_report(report, size_name=size_name(task)))
+    log(f"saved {checkpoint_path(config)}, eval.json and loss.csv in {config.out}")
+    return report
+
+
+def size_name(task) -> str:
+    return "digits" if task.name == "addition" else "terms"
+
+
+def run_evaluation(model: GPT, config: TrainConfig, task, test_problems: int | None = None,
+                   ood_problems: int | None = None) -> dict:
+    """Evaluate on fresh held-out sets drawn from the run's seed (the same sets every time)."""
+    test_n = config.test_problems if test_problems is None else test_problems
+    ood_n = config.ood_problems if ood_problems is None else ood_problems
+    test = sample_examples(task, "test", test_n, config.format, split_rng(config.seed + 1, "test"),
+                           **config.task_options("test")) if test_n else []
+    ood = []
+    if ood_n and task.name == "addition":
+        ood = sample_examples(task, "ood", ood_n, config.format, split_rng(config.seed, "ood"),
+                              **config.task_options("ood"))
+    return evaluate(model, task, config.format, test, ood)
+
+
+def write_history(folder: str, history: list) -> None:
+    """The loss curve as CSV: step, loss, learning rate, gradient norm before clipping."""
+    temporary = os.path.join(folder, ".loss.csv.tmp")
+    with open(temporary, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["step", "loss", "lr", "grad_norm"])
+        writer.writerows(history)
+    os.replace(temporary, os.path.join(folder, "loss.csv"))
+
+

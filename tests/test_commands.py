@@ -1,0 +1,108 @@
+"""train, eval, sample and compare from the command line: output, and one-line errors for bad input."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from minipad.checkpoint import load_checkpoint, save_checkpoint
+from minipad.cli import main
+
+TINY = ["--max-digits", "2", "--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--batch-size", "16",
+        "--warmup-steps", "5", "--max-steps", "30", "--eval-every", "15", "--eval-problems", "8",
+        "--test-problems", "16", "--ood-problems", "4", "--threads", "1", "--no-progress"]
+
+
+def run(capsys, *argv):
+    try:
+        status = main([str(word) for word in argv])
+    except SystemExit as exit_:
+        status = exit_.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def assert_one_line_error(status, err, says):
+    assert status == 2, err
+    assert err.count("\n") == 1 and says in err, err
+    assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli") / "run"
+    status = main(["train", *TINY, "--out", str(folder)])
+    assert status == 0
+    return folder / "model.npz"
+
+
+def test_train_prints_its_config_and_an_accuracy_table(tmp_path, capsys):
+    status, out, _ = run(capsys, "train", *TINY, "--max-steps", "12", "--out", tmp_path / "run")
+    assert status == 0
+    assert out.startswith("config: task=addition format=scratchpad")
+    assert "in distribution" in out and "out of distribution" in out and "answer %" in out
+
+
+def test_eval_prints_a_table_and_saves_json(checkpoint, capsys):
+    status, out, _ = run(capsys, "eval", "--checkpoint", checkpoint, "--test-problems", "10", "--ood-problems", "2")
+    assert status == 0 and "in distribution" in out
+    report = json.load(open(checkpoint.parent / "eval.json"))
+    assert report["splits"]["test"]["n"] == 10
+
+
+def test_sample_shows_the_scratchpad_and_the_verdict(checkpoint, capsys):
+    status, out, _ = run(capsys, "sample", "--checkpoint", checkpoint, "29+57")
+    assert status == 0
+    assert out.startswith("2 9 + 5 7\n")
+    assert "checker: " in out and "answer: " in out and "right answer is 8 6" in out
+
+
+def test_compare_trains_both_formats_and_prints_them_side_by_side(tmp_path, capsys):
+    status, out, _ = run(capsys, "compare", *TINY, "--max-steps", "6", "--out", tmp_path)
+    assert status == 0
+    assert "direct answer %" in out and "scratchpad answer %" in out
+    assert (tmp_path / "addition-direct" / "model.npz").exists()
+    assert (tmp_path / "addition-scratchpad" / "model.npz").exists()
+
+
+def test_bad_checkpoints_get_one_line_errors(tmp_path, checkpoint, capsys):
+    status, _, err = run(capsys, "eval", "--checkpoint", tmp_path / "missing.npz")
+    assert_one_line_error(status, err, "missing.npz")
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    status, _, err = run(capsys, "sample", "--checkpoint", corrupt, "1+2")
+    assert_one_line_error(status, err, "corrupt.npz")
+    arrays, meta = load_checkpoint(checkpoint)
+    meta["vocabulary"] = meta["vocabulary"][:-1]
+    save_checkpoint(tmp_path / "other.npz", arrays, meta)
+    status, _, err = run(capsys, "eval", "--checkpoint", tmp_path / "other.npz")
+    assert_one_line_error(status, err, "vocabulary")
+    arrays, meta = load_checkpoint(checkpoint)
+    meta["model_config"]["n_embd"] = 48
+    save_checkpoint(tmp_path / "misfit.npz", arrays, meta)
+    status, _, err = run(capsys, "eval", "--checkpoint", tmp_path / "misfit.npz")
+    assert_one_line_error(status, err, "shape")
+
+
+@pytest.mark.parametrize("problem, says", [("29+5é", "not a sum"), ("hello", "not a sum"), ("29*57", "not a sum")])
+def test_sample_refuses_what_is_not_a_sum(problem, says, checkpoint, capsys):
+    status, _, err = run(capsys, "sample", "--checkpoint", checkpoint, problem)
+    assert_one_line_error(status, err, says)
+
+
+def test_bad_training_settings_get_one_line_errors_and_write_nothing(tmp_path, checkpoint, capsys):
+    for argv, says in [(["--max-steps", "0"], "--max-steps"), (["--lr", "fast"], "invalid float"),
+                       (["--n-layers", "2"], "unrecognized"), (["--task", "sorting"], "unknown task")]:
+        status, _, err = run(capsys, "train", *TINY, *argv, "--out", tmp_path / "run")
+        assert_one_line_error(status, err, says)
+    assert not (tmp_path / "run").exists()
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    status, _, err = run(capsys, "train", *TINY, "--out", blocked / "run")
+    assert_one_line_error(status, err, "output folder")
+    before = checkpoint.read_bytes()
+    status, _, err = run(capsys, "train", *TINY, "--out", checkpoint.parent)
+    assert_one_line_error(status, err, "--resume")
+    status, _, err = run(capsys, "train", "--resume", "--n-embd", "64", "--out", checkpoint.parent)
+    assert_one_line_error(status, err, "cannot change")
+    assert checkpoint.read_bytes() == before

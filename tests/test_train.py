@@ -1,0 +1,109 @@
+"""Training end to end on a tiny model: the loss falls, evaluation runs, resume is exact, NaN stops cleanly."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import minipad.train as train_module
+from minipad.checkpoint import load_checkpoint
+from minipad.config import TrainConfig
+from minipad.errors import UserError
+from minipad.train import TrainingDiverged, train
+
+TINY = dict(max_digits=2, n_layer=1, n_head=2, n_embd=32, block_size=320, batch_size=16, lr=3e-3, min_lr=3e-4,
+            warmup_steps=10, max_steps=40, eval_every=20, eval_problems=10, test_problems=20, ood_problems=4,
+            threads=1)
+
+
+def tiny_config(tmp_path, **changes):
+    values = dict(TINY, out=str(tmp_path / "run"))
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def quiet(*_args, **_kwargs):
+    pass
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("trained")
+    config = tiny_config(folder, max_steps=80, eval_every=40)
+    report = train(config, log=quiet, progress=False)
+    return config, report
+
+
+def test_loss_falls_and_evaluation_runs(trained):
+    config, report = trained
+    losses = [row[1] for row in load_checkpoint(os.path.join(config.out, "model.npz"))[1]["history"]]
+    assert len(losses) == 80
+    assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
+    saved = json.load(open(os.path.join(config.out, "eval.json")))
+    assert saved["splits"]["test"]["n"] == 20 and saved["splits"]["ood"]["n"] == 4
+    assert set(saved["by_length"]) <= {"1", "2", "9", "10"} and {"9", "10"} & set(saved["by_length"])
+    assert open(os.path.join(config.out, "loss.csv")).readline().strip() == "step,loss,lr,grad_norm"
+    assert report["step"] == 80
+
+
+def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path):
+    whole = tiny_config(tmp_path / "whole", max_steps=30, eval_every=100)
+    train(whole, log=quiet, progress=False)
+    expected = load_checkpoint(os.path.join(whole.out, "model.npz"))[1]["history"]
+
+    def stop_at_13(step, loss):
+        if step == 13:
+            raise KeyboardInterrupt
+
+    parts = tiny_config(tmp_path / "parts", max_steps=30, eval_every=100)
+    with pytest.raises(KeyboardInterrupt):
+        train(parts, callback=stop_at_13, log=quiet, progress=False)
+    assert load_checkpoint(os.path.join(parts.out, "model.npz"))[1]["step"] == 13
+    train(tiny_config(tmp_path / "parts"), resume=True, log=quiet, progress=False)
+    arrays, meta = load_checkpoint(os.path.join(parts.out, "model.npz"))
+    assert [row[1] for row in meta["history"]] == [row[1] for row in expected]
+    whole_arrays, _ = load_checkpoint(os.path.join(whole.out, "model.npz"))
+    for name, value in whole_arrays.items():
+        assert np.array_equal(value, arrays[name]), name
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real = train_module.parallel_loss_and_grads
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        loss, grads = real(*args, **kwargs)
+        return (float("nan") if calls["n"] == 25 else loss), grads
+
+    monkeypatch.setattr(train_module, "parallel_loss_and_grads", poisoned)
+    config = tiny_config(tmp_path, max_steps=40, eval_every=20)
+    with pytest.raises(TrainingDiverged, match="step 25"):
+        train(config, log=quiet, progress=False)
+    assert load_checkpoint(os.path.join(config.out, "model.npz"))[1]["step"] == 20
+
+
+def test_an_existing_run_is_never_overwritten_without_being_asked(trained, tmp_path):
+    config, _ = trained
+    before = open(os.path.join(config.out, "model.npz"), "rb").read()
+    with pytest.raises(UserError, match="--resume"):
+        train(TrainConfig(**dict(TINY, out=config.out)), log=quiet, progress=False)
+    with pytest.raises(UserError, match="cannot change"):
+        train(TrainConfig(**dict(TINY, out=config.out)), resume=True, overrides={"n_embd": 64}, log=quiet,
+              progress=False)
+    assert open(os.path.join(config.out, "model.npz"), "rb").read() == before
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"max_steps": 0}, "--max-steps"),
+    ({"batch_size": 0}, "--batch-size"),
+    ({"min_lr": 1.0}, "--min-lr"),
+    ({"task": "sorting"}, "unknown task"),
+    ({"n_embd": 30, "n_head": 4}, "divisible"),
+    ({"max_digits": 0}, "digit range"),
+])
+def test_bad_settings_are_refused_before_anything_is_written(change, says, tmp_path):
+    config = tiny_config(tmp_path, **change)
+    with pytest.raises(UserError, match=says):
+        train(config, log=quiet, progress=False)
+    assert not os.path.exists(config.out)
