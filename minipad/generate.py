@@ -67,7 +67,7 @@ def _cached_attention(q, k, v, cache, layer, visible_bias):
     scores -= scores.max(axis=-1, keepdims=True)
     e = np.exp(scores, out=scores)
     y = e @ values  # (B,NH,Tn,HS)
-    y /= e.sum(axis=-1, keepdims=True)
+    y /= (e @ np.ones(e.shape[-1], e.dtype))[..., None]  # row sums
     return y
 
 

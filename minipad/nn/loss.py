@@ -23,7 +23,7 @@ def cross_entropy_forward(logits, targets, mask, normalizer=None):
     weight = weight / count if count > 0 else weight  # (N,), mask / count
     shifted = logits_rows - logits_rows.max(axis=-1, keepdims=True)  # (N,V), softmax ignores the shift
     probs = np.exp(shifted)  # (N,V), unnormalised for now
-    sum_exp = probs.sum(axis=-1)  # (N,)
+    sum_exp = probs @ np.ones(V, probs.dtype)  # (N,), row sums (a product with ones is faster than sum)
     rows = np.arange(len(logits_rows))
     nll = np.log(sum_exp) - shifted[rows, safe_targets]  # (N,), -log softmax(logits)[target]
     loss = float(weight @ nll)
