@@ -22,27 +22,6 @@ from .nn import (
     layernorm_backward, layernorm_forward, rope_tables,
 )
 
-def keep_freed_memory():
-    """Ask glibc's malloc to keep the memory it frees for reuse instead of returning it to the system.
-
-    A training step allocates and frees tens of megabytes of activations. By default glibc hands the freed
-    top of its heap back to the system at the end of each step, and the next step takes it back one 4 KiB
-    page fault at a time: about 14,000 faults per step of the 2-layer width-64 model at batch 32 x 180,
-    which made the step 1.3-1.6 times slower on a 2-core virtual machine. The process keeps its peak
-    memory instead. Returns True if glibc took the settings; elsewhere nothing changes and it returns False.
-    """
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers from glibc's malloc.h
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the C library the Python process already uses
-    except (OSError, AttributeError, TypeError):  # no mallopt: not glibc (macOS, Windows)
-        return False
-    # Keep up to 1 GiB of free memory at the top of the heap; serve blocks up to 32 MiB (glibc's largest
-    # allowed threshold) from the heap rather than from fresh mmap'ed pages.
-    return bool(mallopt(M_TRIM_THRESHOLD, 1 << 30)) and bool(mallopt(M_MMAP_THRESHOLD, 32 << 20))
-
-
-keep_freed_memory()
-
 POSITION_SCHEMES = ("learned", "none", "rope")
 DTYPES = ("float32", "float64")
 INIT_STD = 0.02  # GPT-2's initial standard deviation of weights and embeddings
@@ -253,3 +232,25 @@ class GPT:
         else:
             grads["wte.weight"] = wte_grads["weight"]
         return loss, {name: grads[name] for name in self.params}
+
+
+def keep_freed_memory():
+    """Ask glibc's malloc to keep the memory it frees for reuse instead of returning it to the system.
+
+    A training step allocates and frees tens of megabytes of activations. By default glibc hands the freed
+    top of its heap back to the system at the end of each step, and the next step takes it back one 4 KiB
+    page fault at a time: about 14,000 faults per step of the 2-layer width-64 model at batch 32 x 180,
+    which made the step 1.3-1.6 times slower on a 2-core virtual machine. The process keeps its peak
+    memory instead. Returns True if glibc took the settings; elsewhere nothing changes and it returns False.
+    """
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers from glibc's malloc.h
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the Python process already uses
+    except (OSError, AttributeError, TypeError):  # no mallopt: not glibc (macOS, Windows)
+        return False
+    # Keep up to 1 GiB of free memory at the top of the heap; serve blocks up to 32 MiB (glibc's largest
+    # allowed threshold) from the heap rather than from fresh mmap'ed pages.
+    return bool(mallopt(M_TRIM_THRESHOLD, 1 << 30)) and bool(mallopt(M_MMAP_THRESHOLD, 32 << 20))
+
+
+keep_freed_memory()
