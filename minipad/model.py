@@ -74,6 +74,10 @@ class GPT:
     """
 
     def __init__(self, config: GPTConfig, rng: np.random.Generator):
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"GPT needs a GPTConfig, got {type(config).__name__}")
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"GPT needs a numpy.random.Generator such as np.random.default_rng(0), got {rng!r}")
         self.config = config
         self.dtype = np.dtype(config.dtype)
         self.params = self._init_params(rng)

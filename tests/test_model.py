@@ -95,6 +95,13 @@ def test_gpt2_initialisation():
     assert np.all(params["h.1.ln2.gain"] == 1) and np.all(params["h.1.mlp.fc.bias"] == 0)
 
 
+def test_the_model_wants_a_config_and_a_generator():
+    with pytest.raises(TypeError, match="Generator"):
+        GPT(GPTConfig(vocab_size=5), 0)
+    with pytest.raises(TypeError, match="GPTConfig"):
+        GPT({"vocab_size": 5}, np.random.default_rng(0))
+
+
 def test_same_seed_same_model_different_seed_different_model():
     config = GPTConfig(vocab_size=9, n_embd=16, n_head=2)
     first, second = GPT(config, np.random.default_rng(5)), GPT(config, np.random.default_rng(5))
