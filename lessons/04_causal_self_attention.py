@@ -1,0 +1,178 @@
+"""Lesson 4: Causal self-attention: forward, backward, and the causal mask as a law you can test.
+
+Goal: write multi-head causal attention yourself, derive its backward pass, check it numerically and
+against the package, and turn "a position never sees the future" into tests that would catch a leak.
+
+Read first: minipad/nn/attention.py (the docstring has the maths) and minipad/nn/rope.py.
+
+Time: about a second (--quick: the same, on smaller arrays).
+
+What you should see: your attention equal to the package's; attention rows that sum to 1 with zeros
+above the diagonal; outputs (and a whole GPT's logits) that do not move when a later token changes; no
+gradient flowing to the future; gradient checks around 1e-10; and rotary positions that make attention
+depend on relative positions only.
+
+Run:  python lessons/04_causal_self_attention.py [--quick] [--seed N]
+"""
+from _common import Lesson, parse_args  # first: the path to minipad and single-threaded BLAS
+
+import functools
+import math
+
+import numpy as np
+
+from minipad.gradcheck import check_layer, format_errors
+from minipad.model import GPT, GPTConfig
+from minipad.nn import attention_backward, attention_forward, attention_probabilities, rope_tables
+
+TOLERANCE = 1e-7
+
+
+def my_attention_forward(qkv, n_head):
+    """qkv (B,T,3C) -> y (B,T,C), as the textbook writes it. Cache: q, k, v (B,NH,T,HS) and att (B,NH,T,T)."""
+    B, T, C3 = qkv.shape
+    C = C3 // 3
+    HS = C // n_head
+
+    def heads(part):  # (B,T,C) -> (B,NH,T,HS)
+        return part.reshape(B, T, n_head, HS).transpose(0, 2, 1, 3)
+
+    q, k, v = heads(qkv[..., :C]), heads(qkv[..., C:2 * C]), heads(qkv[..., 2 * C:])
+    scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(HS)                 # (B,NH,T,T)
+    future = np.triu(np.ones((T, T), dtype=bool), k=1)                    # True where key > query
+    scores = np.where(future, -np.inf, scores)                            # exp(-inf) = 0: no weight
+    att = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    att /= att.sum(axis=-1, keepdims=True)                                # (B,NH,T,T), rows sum to 1
+    y = att @ v                                                           # (B,NH,T,HS)
+    return y.transpose(0, 2, 1, 3).reshape(B, T, C), (q, k, v, att)
+
+
+def my_attention_backward(dout, cache):
+    """dout (B,T,C) -> dqkv (B,T,3C). Each line reverses one forward line:
+        y = att @ v               ->  datt = dy @ v^T,  dv = att^T @ dy
+        att = softmax(scores)     ->  dscores = att * (datt - rowsum(att * datt))
+        scores = q @ k^T / sqrt(HS) -> dq = dscores @ k / sqrt(HS),  dk = dscores^T @ q / sqrt(HS)
+    The mask needs no line of its own: att is 0 above the diagonal, so dscores is 0 there too.
+    """
+    q, k, v, att = cache
+    B, NH, T, HS = q.shape
+    dy = dout.reshape(B, T, NH, HS).transpose(0, 2, 1, 3)
+    datt = dy @ v.transpose(0, 1, 3, 2)
+    dv = att.transpose(0, 1, 3, 2) @ dy
+    dscores = att * (datt - (att * datt).sum(axis=-1, keepdims=True))
+    dq = dscores @ k / math.sqrt(HS)
+    dk = dscores.transpose(0, 1, 3, 2) @ q / math.sqrt(HS)
+
+    def merge(part):  # (B,NH,T,HS) -> (B,T,C)
+        return part.transpose(0, 2, 1, 3).reshape(B, T, NH * HS)
+
+    return np.concatenate([merge(dq), merge(dk), merge(dv)], axis=-1), {}
+
+
+def main():
+    args = parse_args(__doc__)
+    rng = np.random.default_rng(args.seed)
+    lesson = Lesson(4, "Causal self-attention")
+    B, T, NH, HS = (2, 5, 2, 4) if args.quick else (2, 7, 3, 4)
+    C = NH * HS
+
+    lesson.step("Forward: every position takes a weighted average of the positions up to it")
+    lesson.say(f"""
+        A linear layer has made queries, keys and values side by side: qkv (B,T,3C). Each of the NH heads
+        takes its (T,HS) slices q, k, v; position t scores every position s by q[t] . k[s] / sqrt(HS),
+        the scores of s > t are set to -inf, a softmax turns each row into weights, and y[t] is the
+        weighted average of the values. Here B={B}, T={T}, NH={NH}, HS={HS}.
+    """)
+    qkv = rng.standard_normal((B, T, 3 * C))
+    mine, my_cache = my_attention_forward(qkv, NH)
+    theirs, their_cache = attention_forward(qkv.copy(), NH)
+    att = attention_probabilities(their_cache)
+    lesson.check(np.allclose(mine, theirs, rtol=0, atol=1e-12), "your output equals minipad.nn.attention_forward")
+    lesson.check(np.allclose(my_cache[3], att, rtol=0, atol=1e-12), "and so do the attention weights")
+    print("  head 0's weights for the first sequence (row = query position, column = key position):")
+    for row in att[0, 0]:
+        print("    " + " ".join(f"{w:5.2f}" for w in row))
+    lesson.check(np.allclose(att.sum(axis=-1), 1.0), "every row of weights sums to 1")
+    lesson.check(np.all(att[..., np.triu_indices(T, k=1)[0], np.triu_indices(T, k=1)[1]] == 0.0),
+                 "every weight above the diagonal is exactly 0")
+
+    lesson.step("The causal mask as a law")
+    lesson.say("""
+        A model that peeks at the next token learns to copy it and looks brilliant in training, then fails
+        when it must write that token itself. So the mask is a law, and a law is a test: change what comes
+        after position t and nothing at or before t may change.
+    """)
+    t = T // 2
+    changed = qkv.copy()
+    changed[:, t + 1:] = rng.standard_normal(changed[:, t + 1:].shape)
+    out_changed, _ = attention_forward(changed, NH)
+    lesson.check(np.array_equal(out_changed[:, :t + 1], theirs[:, :t + 1]),
+                 f"new queries, keys and values after position {t} leave outputs 0..{t} bit for bit the same")
+    lesson.check(not np.allclose(out_changed[:, t + 1:], theirs[:, t + 1:]), "while later outputs do change")
+    model = GPT(GPTConfig(vocab_size=20, n_layer=2, n_head=2, n_embd=8, block_size=16, position="rope"), rng)
+    ids = rng.integers(0, 20, (2, 10))
+    logits = model.forward(ids)
+    ids_changed = ids.copy()
+    ids_changed[:, 6] = (ids[:, 6] + 1) % 20
+    logits_changed = model.forward(ids_changed)
+    lesson.check(np.array_equal(logits[:, :6], logits_changed[:, :6]) and not np.allclose(logits[:, 6:], logits_changed[:, 6:]),
+                 "the same law for a whole GPT: changing token 6 moves the logits at 6 and after, never before")
+
+    lesson.step("Backward, derived line by line")
+    lesson.say("""
+        Reverse each forward line: y = att @ v gives dv = att^T @ dy and datt = dy @ v^T; the softmax gives
+        dscores = att * (datt - rowsum(att * datt)); the scores give dq = dscores @ k / sqrt(HS) and
+        dk = dscores^T @ q / sqrt(HS). The cache is q, k, v and att: every product above needs them.
+    """)
+    upstream = rng.standard_normal((B, T, C))
+    my_dqkv, _ = my_attention_backward(upstream, my_cache)
+    their_dqkv, _ = attention_backward(upstream, their_cache)
+    lesson.check(np.allclose(my_dqkv, their_dqkv, rtol=0, atol=1e-12), "your dqkv equals minipad.nn.attention_backward's")
+    errors = {"yours": check_layer(functools.partial(my_attention_forward, n_head=NH), my_attention_backward,
+                                   {"qkv": qkv}, {}, rng)["qkv"],
+              "minipad's": check_layer(functools.partial(attention_forward, n_head=NH), attention_backward,
+                                       {"qkv": qkv}, {}, rng)["qkv"]}
+    lesson.show(format_errors(errors, TOLERANCE))
+    lesson.check(max(errors.values()) < TOLERANCE, "both pass the gradient check")
+    lesson.say("""
+        The package computes the same thing faster: it never divides the (T,T) weights but the (T,HS)
+        result, and gets rowsum(att * datt) from the small tensors (read the docstring of its backward).
+    """)
+
+    lesson.step("No gradient flows to the future")
+    only_t = np.zeros((B, T, C))
+    only_t[:, t] = rng.standard_normal((B, C))
+    dqkv, _ = attention_backward(only_t, their_cache)
+    lesson.check(np.all(dqkv[:, t + 1:] == 0.0) and np.any(dqkv[:, :t + 1] != 0.0),
+                 f"a loss on output {t} alone sends gradient to positions 0..{t} and nothing to later ones")
+
+    lesson.step("Rotary positions: attention sees distances, not places")
+    lesson.say("""
+        Attention alone knows nothing of order: a position is told by rotating its q and k by an angle
+        proportional to the position (RoPE, minipad/nn/rope.py). Two rotations meet in the score as one
+        rotation by their difference, so shifting every position by the same amount must change nothing.
+    """)
+    positions = np.arange(T)
+    _, cache_at_0 = attention_forward(qkv.copy(), NH, rope_tables(positions, HS, np.float64))
+    _, cache_at_40 = attention_forward(qkv.copy(), NH, rope_tables(positions + 40, HS, np.float64))
+    difference = np.abs(attention_probabilities(cache_at_0) - attention_probabilities(cache_at_40)).max()
+    print(f"  largest change of a weight when every position moves by 40: {difference:.1e}")
+    lesson.check(difference < 1e-10, "with RoPE the weights depend on relative positions only")
+    lesson.check(not np.allclose(attention_probabilities(cache_at_0), att), "yet they do depend on positions")
+    rope = rope_tables(positions, HS, np.float64)
+    error = check_layer(lambda x: attention_forward(x, NH, rope), attention_backward, {"qkv": qkv}, {}, rng)["qkv"]
+    print(f"  gradient check of attention with RoPE: {error:.1e}")
+    lesson.check(error < TOLERANCE, "the rotation's backward passes the gradient check")
+
+    lesson.finish([
+        "Remove the mask line (scores = np.where(future, ...)) from my_attention_forward: which checks "
+        "fail, and why would the training loss fall faster than it should?",
+        "Forget the 1 / sqrt(HS): for HS = 64 and random q, k of unit variance, print the largest weight "
+        "of each row. What does an almost one-hot softmax do to the gradient?",
+        "Rewrite my_attention_forward with a Python loop over heads and compare the speed at T = 300.",
+        "Build GPTConfig(position='none') and test causality and the shift law: which one still holds?",
+    ])
+
+
+if __name__ == "__main__":
+    main()
