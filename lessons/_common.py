@@ -121,10 +121,11 @@ def load_json(path: str):
 # One recipe for the addition lessons, so that lesson 7 can compare with lesson 6's model and lessons 8 and
 # 10 can read lesson 7's. Small on purpose: 1-3 digit sums train in minutes on a laptop; the paper's 1-8
 # digits need about ten times longer (see the README's reference run).
+# The model and optimiser of every run (lesson 9's too): 2 blocks, 4 heads, width 64, rotary positions,
+# about 0.1M parameters; the reference run's settings (see /work/shared/PAPER.md).
+MODEL_RECIPE = dict(n_layer=2, n_head=4, n_embd=64, block_size=160, position="rope", batch_size=32, lr=3e-3,
+                    min_lr=3e-4)
 ADDITION_RECIPE = {
-    # the model and optimiser of every run: 2 blocks, 4 heads, width 64, rotary positions (about 0.1M params)
-    "model": dict(n_layer=2, n_head=4, n_embd=64, block_size=160, position="rope", batch_size=32, lr=3e-3,
-                  min_lr=3e-4),
     "default": dict(max_digits=3, steps=2500, long_direct_steps=10000, warmup_steps=100, eval_digits=(1, 2, 3, 4, 5),
                     problems_per_length=400),
     "quick": dict(max_digits=2, steps=300, long_direct_steps=600, warmup_steps=30, eval_digits=(1, 2, 3),
@@ -148,7 +149,7 @@ def addition_config(fmt: str, steps: int, args, name: str):
     return TrainConfig(task="addition", format=fmt, min_digits=1, max_digits=settings["max_digits"],
                        max_steps=steps, warmup_steps=settings["warmup_steps"], eval_every=max(1, steps // 5),
                        eval_problems=50 if args.quick else 100, test_problems=0, ood_problems=0,
-                       seed=args.seed, out=run_folder(args.out, name, args.quick), **ADDITION_RECIPE["model"])
+                       seed=args.seed, out=run_folder(args.out, name, args.quick), **MODEL_RECIPE)
 
 
 def _same_run(saved, wanted) -> bool:
@@ -178,9 +179,9 @@ def train_run(config, lesson: Lesson, reuse: bool = False):
         if message.strip() != empty_table.strip():   # the lesson prints its own table by length
             print(textwrap.indent(str(message), "  "))
 
-    print(f"  training {config.task}, {config.format}: {config.max_steps} steps of {config.batch_size} problems "
-          f"of 1-{config.max_digits if config.task == 'addition' else 3} "
-          f"{'digits' if config.task == 'addition' else 'terms'}, into {config.out}")
+    sizes = f"sums of 1-{config.max_digits} digits" if config.task == "addition" else "polynomials"
+    print(f"  training {config.task}, {config.format}: {config.max_steps} steps of {config.batch_size} {sizes}, "
+          f"into {config.out}")
     train(config, force=True, log=log, progress=sys.stderr.isatty())
     model, _, _, meta = load_model(path)
     return model, meta["train_seconds"], meta["step"], False
@@ -214,12 +215,13 @@ def accuracy_by_length(report: dict) -> dict:
     return {int(length): summary["answer_accuracy"] for length, summary in report["by_length"].items()}
 
 
-def side_by_side(columns: dict, size_name: str = "digits", beyond_from: int | None = None) -> str:
+def side_by_side(columns: dict, size_name: str = "digits", beyond_from: int | None = None,
+                 split_names: dict | None = None) -> str:
     """One table of accuracies: a row per size, then the training lengths and the unseen ones together.
 
     columns: {column title: report} for answer accuracy, or {title: (report, "target_accuracy")} for the
     share of targets written entirely right (for a scratchpad: every step). Sizes from beyond_from on are
-    marked unseen.
+    marked unseen. split_names: labels of the summary rows, by default "training lengths" and "unseen lengths".
     """
     from minipad.table import format_table
     specs = [(value, "answer_accuracy") if isinstance(value, dict) else value for value in columns.values()]
@@ -235,7 +237,7 @@ def side_by_side(columns: dict, size_name: str = "digits", beyond_from: int | No
         label = f"{length}" + (" (unseen)" if beyond_from is not None and length >= beyond_from else "")
         n = first["by_length"].get(str(length), {}).get("n", "")
         rows.append([label, n] + [percent(report["by_length"].get(str(length)), metric) for report, metric in specs])
-    names = {"test": "training lengths", "ood": "unseen lengths"}
+    names = split_names or {"test": "training lengths", "ood": "unseen lengths"}
     for split in ("test", "ood"):
         if split in first["splits"]:
             rows.append([names[split], first["splits"][split]["n"]]

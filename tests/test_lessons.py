@@ -1,0 +1,97 @@
+"""Every lesson runs end to end with --quick, exits 0 and prints its key lines.
+
+Each lesson runs in a subprocess from a temporary folder, writing its models there (--out), so nothing
+is left in the repository. All of them together take about a minute on a 2-core laptop.
+"""
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
+sys.path.insert(0, str(LESSONS_DIR))
+
+# lesson file -> lines its --quick run must print (besides the final "all ... checks passed")
+KEY_LINES = {
+    "01_scratchpads_as_data.py": ["29 + 57 is written exactly as the paper's Figure 2",
+                                  "every one-digit change is caught"],
+    "02_backprop_by_hand.py": ["your dx, dweight and dbias equal minipad.nn.linear_backward's",
+                               "with a random upstream gradient, the broken backward is caught"],
+    "03_layernorm_and_gelu.py": ["the folded backward passes the gradient check",
+                                 "the derivative of the other approximation fails"],
+    "04_causal_self_attention.py": ["the same law for a whole GPT", "both pass the gradient check"],
+    "05_the_whole_gpt.py": ["every gradient is right with position=rope", "the loss on the batch falls below 0.05"],
+    "06_answering_directly.py": ["--- 5. Both runs, length by length", "training lengths"],
+    "07_showing_the_work.py": ["scratchpad, every step right %", "unseen lengths"],
+    "08_reading_the_models_mind.py": ["the checker judged every scratchpad",
+                                      "the lesson's token labels rebuild both operands"],
+    "09_polynomials.py": ["scratchpad, every line right %", "the scratchpad run finished its 200 steps"],
+    "10_fast_generation.py": ["cached logits equal the full forward pass", "the cache is faster"],
+}
+SAVES_RUNS = {"06_answering_directly.py", "07_showing_the_work.py", "08_reading_the_models_mind.py",
+              "09_polynomials.py", "10_fast_generation.py"}
+
+
+def lesson_files():
+    return sorted(path.name for path in LESSONS_DIR.glob("[0-9][0-9]_*.py"))
+
+
+def run_lesson(name, folder, *extra):
+    command = [sys.executable, str(LESSONS_DIR / name), "--quick", *extra]
+    if name in SAVES_RUNS:
+        command += ["--out", str(folder / "runs")]
+    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300, env=environment)
+
+
+def test_every_lesson_is_tested():
+    assert lesson_files() == sorted(KEY_LINES)
+
+
+@pytest.mark.lesson
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(KEY_LINES))
+def test_lesson_runs_quick(name, tmp_path):
+    result = run_lesson(name, tmp_path)
+    output = result.stdout
+    assert result.returncode == 0, f"{name} exited with {result.returncode}\n{output[-3000:]}\n{result.stderr[-3000:]}"
+    number = int(name[:2])
+    assert f"lesson {number}: all " in output and " checks passed" in output, output[-2000:]
+    for line in KEY_LINES[name]:
+        assert line in output, f"{name} did not print {line!r}\n{output[-3000:]}"
+    if name in SAVES_RUNS - {"10_fast_generation.py"}:
+        assert list((tmp_path / "runs").glob("*/model.npz")), "the lesson saved no model in --out"
+
+
+@pytest.mark.parametrize("name", sorted(KEY_LINES))
+def test_lesson_header(name):
+    """The docstring says what the lesson is for, what to read, how long it takes and what to expect."""
+    docstring = ast.get_docstring(ast.parse((LESSONS_DIR / name).read_text(encoding="utf-8")))
+    assert docstring and docstring.startswith(f"Lesson {int(name[:2])}: ")
+    for part in ("Goal:", "Read first:", "Time:", "What you should see:", "Run:"):
+        assert part in docstring, f"{name} has no {part!r} in its docstring"
+    assert "--quick" in docstring
+
+
+def test_a_failed_check_makes_the_exit_status_1(capsys):
+    from _common import Lesson
+    lesson = Lesson(0, "checks")
+    assert lesson.check(True, "a law that holds")
+    assert not lesson.check(False, "a law that breaks", "detail")
+    with pytest.raises(SystemExit) as exit_info:
+        lesson.finish(["an exercise"])
+    assert exit_info.value.code == 1
+    output = capsys.readouterr().out
+    assert "check FAILED: a law that breaks  (detail)" in output
+    assert "1 of 2 checks FAILED" in output
+
+
+def test_all_checks_passing_ends_with_status_0(capsys):
+    from _common import Lesson
+    lesson = Lesson(0, "checks")
+    lesson.check(True, "a law that holds")
+    lesson.finish([])   # returns normally: the script then ends with status 0
+    assert "lesson 0: all 1 checks passed" in capsys.readouterr().out
