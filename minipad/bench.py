@@ -140,18 +140,21 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--warmup and --pause must not be negative")
     if args.blas_threads:
         return _run_per_blas_setting(args)
+    other_cpu = OtherCpuUse()
     matmul = {n: matmul_gflops(args.matmul_size, n_threads=n) for n in args.threads}
     rows = []
     for size in args.sizes:
         rows += _time_size(size, args, matmul)
+    other_share = other_cpu.share()
     if args.json:
-        print(json.dumps({"rows": rows, "matmul": matmul, "environment": _environment()}))
+        print(json.dumps({"rows": rows, "matmul": matmul, "environment": _environment(),
+                          "other_share": other_share}))
         return 0
     print(_header(args, _environment()))
     print(_matmul_line(matmul, _blas_setting()))
     print()
     print(_table(rows))
-    _print_load_warning()
+    _print_other_cpu_use(other_share)
     return 0
 
 
@@ -274,14 +277,44 @@ def _matmul_line(matmul: dict, blas_setting: str) -> str:
     return f"float32 matmul peak (BLAS threads {blas_setting}): {rates}"
 
 
-def _print_load_warning() -> None:
-    if not hasattr(os, "getloadavg"):
+class OtherCpuUse:
+    """How busy other programs kept the CPUs between creation and `share()` (Linux; elsewhere None).
+
+    The share is (CPU time spent by the whole machine - CPU time spent by this process) / (elapsed time x
+    number of CPUs), from /proc/stat and os.times(). On a shared machine it explains slow, noisy timings.
+    """
+
+    def __init__(self):
+        self.start = self._snapshot()
+
+    @staticmethod
+    def _snapshot():
+        try:
+            with open("/proc/stat") as stat:
+                fields = [int(field) for field in stat.readline().split()[1:]]
+            ticks_per_second = os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, AttributeError):
+            return None
+        idle = fields[3] + fields[4]  # idle and waiting for input/output
+        busy = sum(fields[:8]) - idle  # user, nice, system, idle, iowait, irq, softirq, steal
+        own = os.times()
+        return time.perf_counter(), busy / ticks_per_second, own.user + own.system
+
+    def share(self) -> float | None:
+        end = self._snapshot()
+        if self.start is None or end is None:
+            return None
+        elapsed = end[0] - self.start[0]
+        others = (end[1] - self.start[1]) - (end[2] - self.start[2])
+        cpus = os.cpu_count() or 1
+        return min(1.0, max(0.0, others / (elapsed * cpus))) if elapsed > 0 else None
+
+
+def _print_other_cpu_use(share: float | None, label: str = "") -> None:
+    if share is None:
         return
-    load = os.getloadavg()[0]
-    cpus = os.cpu_count() or 1
-    if load > 0.5 * cpus + 1:
-        print(f"warning: load average {load:.1f} on {cpus} CPUs: other programs are running, so these "
-              f"timings are slower and noisier than on an idle machine")
+    print(f"other programs used {100 * share:.0f}% of the CPU time during the run{label}"
+          + (": the timings are slower and noisier than on an idle machine" if share > 0.1 else ""))
 
 
 def _run_per_blas_setting(args) -> int:
@@ -292,7 +325,7 @@ def _run_per_blas_setting(args) -> int:
                  "--warmup", str(args.warmup), "--pause", str(args.pause),
                  "--threads", ",".join(map(str, args.threads)), "--matmul-size", str(args.matmul_size),
                  "--seed", str(args.seed), "--json"]
-    rows, matmul_lines, environment = [], [], None
+    rows, matmul_lines, environment, other_shares = [], [], None, []
     for blas_threads in args.blas_threads:
         env = dict(os.environ, **{variable: str(blas_threads) for variable in BLAS_THREAD_VARIABLES})
         env["PYTHONPATH"] = package_parent + os.pathsep + env.get("PYTHONPATH", "")
@@ -305,6 +338,7 @@ def _run_per_blas_setting(args) -> int:
         result = json.loads(child.stdout.strip().splitlines()[-1])
         rows += result["rows"]
         environment = result["environment"]
+        other_shares.append((blas_threads, result["other_share"]))
         matmul = {int(n): rate for n, rate in result["matmul"].items()}
         matmul_lines.append(_matmul_line(matmul, str(blas_threads)))
     environment["variables_text"] = "OPENBLAS/OMP/MKL_NUM_THREADS set per run to its 'BLAS threads'"
@@ -312,7 +346,8 @@ def _run_per_blas_setting(args) -> int:
     print("\n".join(matmul_lines))
     print()
     print(_table(rows))
-    _print_load_warning()
+    for blas_threads, share in other_shares:
+        _print_other_cpu_use(share, f" with {blas_threads} BLAS thread{'s' if blas_threads > 1 else ''}")
     return 0
 
 
