@@ -97,7 +97,8 @@ def main():
     my_dx, my_grads = my_linear_backward(upstream, my_cache)
     their_dx, their_grads = linear_backward(upstream, their_cache)
     same = all(np.allclose(a, b, rtol=0, atol=1e-12) for a, b in
-               [(my_dx, their_dx), (my_grads["weight"], their_grads["weight"]), (my_grads["bias"], their_grads["bias"])])
+               [(my_dx, their_dx), (my_grads["weight"], their_grads["weight"]),
+                (my_grads["bias"], their_grads["bias"])])
     lesson.check(same, "your dx, dweight and dbias equal minipad.nn.linear_backward's")
     lesson.say("""
         Equal to the package is not yet right: both could share a mistake. The judge is the numerical

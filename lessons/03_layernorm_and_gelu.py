@@ -25,6 +25,7 @@ from minipad.gradcheck import check_layer, format_errors
 from minipad.nn import gelu_backward, gelu_forward, layernorm_backward, layernorm_forward
 from minipad.nn.gelu import GELU_CUBIC, GELU_SCALE
 from minipad.nn.layernorm import EPS
+from minipad.plot import line_plot
 
 TOLERANCE = 1e-7
 
@@ -184,6 +185,11 @@ def main():
     lesson.check(errors["tanh form (matches the forward)"] < TOLERANCE, "the matching derivative passes")
     lesson.check(errors["erf form (the exact GELU's derivative)"] > 1e-5,
                  "the derivative of the other approximation fails, though it looks just as right")
+    grid = np.linspace(-4.0, 4.0, 161)
+    slope, _ = my_gelu_backward(np.ones_like(grid), my_gelu_forward(grid)[1])
+    print(line_plot(slope, width=48, height=8, title="gelu'(x) for x from -4 to 4 (tanh form)", x=grid))
+    lesson.check(slope.min() < 0 and abs(slope[-1] - 1.0) < 1e-3 and abs(slope[0]) < 1e-3,
+                 "gelu' dips below 0 for negative x, and tends to 0 on the left and 1 on the right")
     lesson.say("""
         Both derivatives are correct formulas, and training with the wrong one would even seem to work:
         the difference is about 1e-3. Only a gradient check that actually runs catches it.
@@ -195,8 +201,8 @@ def main():
         "Remove the 'dx = dcentred - mean(dcentred)' line from the step-by-step backward: which check fails, "
         "and which law (rows of dx sum to 0) explains it?",
         "Set eps to 0 and feed a row of equal values. What happens to the forward, and to the gradient check?",
-        "Plot gelu'(x) for x in [-4, 4] with minipad.plot.line_plot (once it is in the package): where is it "
-        "negative?",
+        "Replace GELU by ReLU (max(0, x)) in a copy of my_gelu_forward and backward: what does the gradient "
+        "check say at x = 0 exactly, and why does it not matter in practice?",
     ])
 
 

@@ -115,7 +115,8 @@ def main():
     ids_changed = ids.copy()
     ids_changed[:, 6] = (ids[:, 6] + 1) % 20
     logits_changed = model.forward(ids_changed)
-    lesson.check(np.array_equal(logits[:, :6], logits_changed[:, :6]) and not np.allclose(logits[:, 6:], logits_changed[:, 6:]),
+    lesson.check(np.array_equal(logits[:, :6], logits_changed[:, :6])
+                 and not np.allclose(logits[:, 6:], logits_changed[:, 6:]),
                  "the same law for a whole GPT: changing token 6 moves the logits at 6 and after, never before")
 
     lesson.step("Backward, derived line by line")
@@ -127,7 +128,8 @@ def main():
     upstream = rng.standard_normal((B, T, C))
     my_dqkv, _ = my_attention_backward(upstream, my_cache)
     their_dqkv, _ = attention_backward(upstream, their_cache)
-    lesson.check(np.allclose(my_dqkv, their_dqkv, rtol=0, atol=1e-12), "your dqkv equals minipad.nn.attention_backward's")
+    lesson.check(np.allclose(my_dqkv, their_dqkv, rtol=0, atol=1e-12),
+                 "your dqkv equals minipad.nn.attention_backward's")
     errors = {"yours": check_layer(functools.partial(my_attention_forward, n_head=NH), my_attention_backward,
                                    {"qkv": qkv}, {}, rng)["qkv"],
               "minipad's": check_layer(functools.partial(attention_forward, n_head=NH), attention_backward,

@@ -136,7 +136,7 @@ def main():
     config = GPTConfig(V, n_layer=2, n_head=4, n_embd=32 if args.quick else 48, block_size=64, position="rope")
     model = GPT(config, rng)
     optimizer = AdamW.for_model(model, weight_decay=0.0)
-    steps = 150 if args.quick else 300
+    steps = 200 if args.quick else 300
     losses = []
     started = time.perf_counter()
     for step in range(steps):

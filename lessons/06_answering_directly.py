@@ -51,7 +51,7 @@ def main():
     """)
 
     lesson.step(f"Train for {config.max_steps} steps")
-    model, seconds, steps, _ = train_run(config, lesson)
+    model, seconds, steps, _ = train_run(config)
     lesson.check(steps == config.max_steps, f"the run finished its {config.max_steps} steps")
 
     lesson.step("Accuracy by length")
@@ -62,6 +62,7 @@ def main():
         sums and a tenth are held out, so the 1-digit row repeats a few problems.)
     """)
     report = addition_report(model, "direct", args, digits)
+    print(side_by_side({f"{steps} steps": report}, beyond_from=digits + 1))
 
     lesson.step(f"Train four times as long: {settings['long_direct_steps']} steps")
     lesson.say("""
@@ -69,10 +70,10 @@ def main():
         the steps costs about the minutes that lesson 7's scratchpad run takes for its steps.
     """)
     long_config = addition_config("direct", settings["long_direct_steps"], args, "06_direct_long")
-    long_model, long_seconds, long_steps, _ = train_run(long_config, lesson)
+    long_model, long_seconds, long_steps, _ = train_run(long_config)
     long_report = addition_report(long_model, "direct", args, digits)
 
-    lesson.step("Both runs, length by length")
+    lesson.step("Both runs, side by side")
     print(side_by_side({f"{steps} steps": report, f"{long_steps} steps": long_report}, beyond_from=digits + 1))
     print(f"  training time: {seconds:.0f} s for {steps} steps, {long_seconds:.0f} s for {long_steps}")
     short, long = accuracy_by_length(report), accuracy_by_length(long_report)

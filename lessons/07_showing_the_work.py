@@ -54,11 +54,11 @@ def main():
     direct_config = addition_config("direct", settings["steps"], args, "06_direct")
     if not os.path.exists(checkpoint_path(direct_config)):
         print("  lesson 6's direct model is not there: training it first")
-    direct_model, direct_seconds, direct_steps, _ = train_run(direct_config, lesson, reuse=True)
+    direct_model, direct_seconds, direct_steps, _ = train_run(direct_config, reuse=True)
 
     lesson.step(f"Train with the scratchpad for {settings['steps']} steps")
     config = addition_config("scratchpad", settings["steps"], args, "07_scratchpad")
-    model, seconds, steps, _ = train_run(config, lesson)
+    model, seconds, steps, _ = train_run(config)
     lesson.check(steps == config.max_steps, f"the run finished its {config.max_steps} steps")
 
     lesson.step("Direct against scratchpad, length by length")
@@ -67,7 +67,7 @@ def main():
     columns = {f"direct {direct_steps} steps": direct_report}
     long_config = addition_config("direct", settings["long_direct_steps"], args, "06_direct_long")
     if os.path.exists(checkpoint_path(long_config)):
-        long_model, _, long_steps, _ = train_run(long_config, lesson, reuse=True)
+        long_model, _, long_steps, _ = train_run(long_config, reuse=True)
         columns[f"direct {long_steps} steps"] = addition_report(long_model, "direct", args, digits)
     columns[f"scratchpad {steps} steps"] = report
     columns["scratchpad, every step right"] = (report, "target_accuracy")
@@ -76,7 +76,8 @@ def main():
         print("  (run lesson 6 to add the direct model trained four times as long)")
     direct_step, scratch_step = direct_seconds / direct_steps, seconds / steps
     print(f"  seconds per step: direct {direct_step:.3f}, scratchpad {scratch_step:.3f} "
-          f"({scratch_step / direct_step:.1f} times as much); training time {direct_seconds:.0f} s against {seconds:.0f} s")
+          f"({scratch_step / direct_step:.1f} times as much); "
+          f"training time {direct_seconds:.0f} s against {seconds:.0f} s")
 
     inside, direct_inside = report["splits"]["test"], direct_report["splits"]["test"]
     scratch_by_length, direct_by_length = accuracy_by_length(report), accuracy_by_length(direct_report)

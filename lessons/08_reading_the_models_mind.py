@@ -152,7 +152,7 @@ def main():
 
     lesson.step("Lesson 7's scratchpad model")
     config = addition_config("scratchpad", settings["steps"], args, "07_scratchpad")
-    model, _, steps, _ = train_run(config, lesson, reuse=True)
+    model, _, steps, _ = train_run(config, reuse=True)
 
     lesson.step("Let it write, let the checker judge")
     lesson.say("""

@@ -21,8 +21,6 @@ from _common import (MODEL_RECIPE, Lesson, accuracy_by_length, nonzero, parse_ar
 
 from collections import Counter
 
-import numpy as np
-
 from minipad.config import TrainConfig
 from minipad.data import sample_examples, split_rng
 from minipad.evaluate import decode_answers, evaluate
@@ -81,7 +79,7 @@ def main():
     for fmt in ("direct", "scratchpad"):
         lesson.step(f"Train the {fmt} model")
         config = polynomial_config(fmt, args)
-        models[fmt], seconds[fmt], steps, _ = train_run(config, lesson)
+        models[fmt], seconds[fmt], steps, _ = train_run(config)
         lesson.check(steps == config.max_steps, f"the {fmt} run finished its {config.max_steps} steps")
 
     lesson.step("Direct against scratchpad, by number of terms")

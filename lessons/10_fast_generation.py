@@ -116,7 +116,8 @@ def main():
     batched = forward_step(model, padded, cache)
     alone = model.forward(np.array([short]))[0]
     difference = np.abs(batched[0, len(long) - len(short):] - alone).max()
-    print(f"  short prompt padded by {len(long) - len(short)}: largest difference from decoding it alone {difference:.1e}")
+    print(f"  short prompt padded by {len(long) - len(short)}: "
+          f"largest difference from decoding it alone {difference:.1e}")
     lesson.check(difference <= 1e-4 * max(1.0, np.abs(alone).max()), "padding changes nothing")
 
     lesson.step("Race: recompute everything versus the cache")
@@ -139,7 +140,8 @@ def main():
             timings[name] = time.perf_counter() - started
         speedups.append(timings["recompute"] / timings["cache"])
         same = sum(a == b for a, b in zip(outputs["recompute"], outputs["cache"]))
-        print(f"  {new_tokens:>4} new tokens: recompute {timings['recompute']:6.2f} s, cache {timings['cache']:6.2f} s, "
+        print(f"  {new_tokens:>4} new tokens: recompute {timings['recompute']:6.2f} s, "
+              f"cache {timings['cache']:6.2f} s, "
               f"speed-up {speedups[-1]:5.1f}x; identical text for {same} of {n_prompts} prompts")
         lesson.check(same >= n_prompts - 1, f"both ways write the same {new_tokens} tokens",
                      "a near tie between two logits can flip one argmax in float32; more than one is a bug")

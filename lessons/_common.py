@@ -159,7 +159,7 @@ def _same_run(saved, wanted) -> bool:
             == {k: v for k, v in asdict(wanted).items() if k not in ignore})
 
 
-def train_run(config, lesson: Lesson, reuse: bool = False):
+def train_run(config, reuse: bool = False):
     """Train ``config`` (or, with reuse, load its finished model if one with the same settings exists).
 
     Returns (model, seconds of training, steps, reused). Training prints its progress and loss curve.

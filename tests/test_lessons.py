@@ -24,7 +24,7 @@ KEY_LINES = {
                                  "the derivative of the other approximation fails"],
     "04_causal_self_attention.py": ["the same law for a whole GPT", "both pass the gradient check"],
     "05_the_whole_gpt.py": ["every gradient is right with position=rope", "the loss on the batch falls below 0.05"],
-    "06_answering_directly.py": ["--- 5. Both runs, length by length", "training lengths"],
+    "06_answering_directly.py": ["--- 5. Both runs, side by side", "training lengths"],
     "07_showing_the_work.py": ["scratchpad, every step right %", "unseen lengths"],
     "08_reading_the_models_mind.py": ["the checker judged every scratchpad",
                                       "the lesson's token labels rebuild both operands"],
