@@ -178,7 +178,7 @@ def _time_size(size, args, matmul):
             for n_threads, loss_and_grads in contenders.items():  # alternate the contenders
                 time.sleep(args.pause)
                 start = time.perf_counter()
-                loss, grads = loss_and_grads(ids, targets, loss_mask)
+                _, grads = loss_and_grads(ids, targets, loss_mask)
                 optimizer.step(model.params, grads, lr=1e-4)
                 elapsed = time.perf_counter() - start
                 if round_index >= args.warmup:
