@@ -4,8 +4,9 @@ Goal: see that a scratchpad is nothing but a longer training target. Generate ad
 paper's two formats, read them token by token, see which tokens the loss counts, and let the checker
 find mistakes planted in a scratchpad.
 
-Read first: /work/shared/PAPER.md ("The idea", "Task 1"), then minipad/tasks/addition.py (the module
-docstring), minipad/tokenizer.py and minipad/data.py (make_batch).
+Read first: the paper (Nye et al. 2021, arXiv 2112.00114): its introduction and Figure 2; the README's
+"The formats"; then minipad/tasks/addition.py (the module docstring), minipad/tokenizer.py and
+minipad/data.py (make_batch).
 
 Time: about a second (--quick: the same, with fewer samples). Nothing is trained.
 

@@ -3,13 +3,13 @@
 Goal: train the paper's baseline, a model that reads a sum and writes the answer at once, with no
 intermediate steps; then measure its accuracy digit length by digit length, inside the lengths it was
 trained on and beyond them. It is trained twice: with the number of steps lesson 7 gives the
-scratchpad model (the paper compares at equal steps), and four times as long (about the same minutes
-as the scratchpad run, since a direct step is much cheaper), to see whether it was just undertrained.
+scratchpad model (the paper compares at equal steps), and four times as long (a direct step is cheap:
+that takes at least the minutes of the scratchpad run), to see whether it was just undertrained.
 
 Read first: minipad/train.py (the module docstring: fresh problems every step, checkpoints),
 minipad/config.py (every setting, one comment each), minipad/evaluate.py.
 
-Time: about 2.5 minutes (--quick: about 10 seconds) on a 2-core laptop.
+Time: about 1.5 minutes (--quick: about 10 seconds) on a 2-core laptop.
 
 What you should see: the loss falling in steps rather than smoothly; 1-digit sums solved first, then
 2-digit sums; 3-digit sums, the longest it trained on, still mostly wrong even after four times the
@@ -66,8 +66,8 @@ def main():
 
     lesson.step(f"Train four times as long: {settings['long_direct_steps']} steps")
     lesson.say("""
-        Maybe it just needs more steps. A direct step is cheap (the target is a few tokens), so four times
-        the steps costs about the minutes that lesson 7's scratchpad run takes for its steps.
+        Maybe it just needs more steps. A direct step is cheap (the target is a few tokens): four times the
+        steps take at least as many minutes as lesson 7's scratchpad run (lesson 7 prints both).
     """)
     long_config = addition_config("direct", settings["long_direct_steps"], args, "06_direct_long")
     long_model, long_seconds, long_steps, _ = train_run(long_config)
