@@ -20,7 +20,7 @@ from _common import Lesson, parse_args  # first: the path to minipad and single-
 
 import numpy as np
 
-from minipad.commands import mark_lines
+from minipad.tasks.base import mark_lines
 from minipad.data import is_held_out, make_batch, prompt_text, sample_examples, split_rng
 from minipad.tasks import get_task
 from minipad.tokenizer import Tokenizer

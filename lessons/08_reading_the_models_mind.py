@@ -24,7 +24,7 @@ from collections import Counter
 
 import numpy as np
 
-from minipad.commands import mark_lines
+from minipad.tasks.base import mark_lines
 from minipad.data import prompt_text
 from minipad.evaluate import ERROR_KINDS, decode_answers
 from minipad.plot import heatmap

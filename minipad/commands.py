@@ -132,6 +132,7 @@ def run_sample(args) -> int:
     from .generate import generate
     from .tasks import get_task
     from .tokenizer import Tokenizer
+    from .tasks.base import mark_lines
     from .train import load_model
     model, config, _, _ = load_model(args.checkpoint)
     task = get_task(config.task)
@@ -156,21 +157,6 @@ def run_sample(args) -> int:
     print(f"checker: {verdict.describe()}")
     print(f"answer: {'right' if right else 'wrong'} (the right answer is {example.answer})")
     return 0
-
-
-def mark_lines(written: str, verdict) -> str:
-    """The written text with the first wrong line marked and what was expected shown under it."""
-    lines = written.split("\n")
-    marked = []
-    for number, line in enumerate(lines, start=1):
-        if verdict.line == number and not verdict.correct:
-            marked.append(f"{line}    <-- {verdict.kind}")
-            if verdict.expected is not None:
-                marked.append(f"{' ' * max(0, len(line) - len(verdict.expected))}{verdict.expected}    "
-                              f"<-- expected")
-        else:
-            marked.append(line)
-    return "\n".join(marked)
 
 
 # ------------------------------------------------------------------------------------------- compare

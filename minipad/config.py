@@ -45,7 +45,7 @@ class TrainConfig:
     eval_every: int = 500           # steps between progress evaluations (and checkpoints)
     eval_problems: int = 200        # held-out problems per progress evaluation
     test_problems: int = 1000       # held-out problems of the training lengths at the end
-    ood_problems: int = 1000        # problems beyond the training lengths at the end (addition: 9-10 digits)
+    ood_problems: int = 1000        # problems just beyond the training lengths at the end (addition: max_digits+1 and +2)
     # bookkeeping
     seed: int = 0                   # seeds the one random generator of the run
     out: str = ""                   # output folder; "" means runs/<task>-<format>
@@ -78,6 +78,8 @@ class TrainConfig:
         try:
             self.model_config(1)
             task.sample_problem(np.random.default_rng(0), **self.task_options("train"))
+            if self.ood_problems and task.name == "addition":
+                task.sample_problem(np.random.default_rng(0), **self.task_options("ood"))
         except ValueError as error:
             raise UserError(str(error)) from None
 
@@ -86,12 +88,14 @@ class TrainConfig:
                          block_size=self.block_size, position=self.position, tie_weights=self.tie_weights)
 
     def task_options(self, split: str) -> dict:
-        """Sampling options of a split; the training digit range applies to train and test alike."""
+        """Sampling options of a split. Addition: train and test use the training digit range; "ood" the
+        two lengths just beyond it (9 and 10 digits for the paper's 1-8)."""
         task = get_task(self.task)
-        if task.name != "addition" or split == "ood":
+        if task.name != "addition":
             return split_options(task, split)
+        if split == "ood":
+            return split_options(task, split, min_digits=self.max_digits + 1, max_digits=self.max_digits + 2)
         return split_options(task, split, min_digits=self.min_digits, max_digits=self.max_digits)
-
 
 
 def config_fields() -> list:

@@ -237,7 +237,8 @@ def finish(config: TrainConfig, model: GPT, task, state: RunState, log=print) ->
         json.dump(report, file, indent=2)
     log(f"\n{task.name}, {config.format}: {state.step} steps, {state.train_seconds / 60:.1f} min of training; "
         f"evaluated in {report['eval_seconds']:.1f} s")
-    log(format_report(report, size_name=size_name(task)))
+    if report["splits"]:
+        log(format_report(report, size_name=size_name(task)))
     log(f"saved {checkpoint_path(config)}, eval.json and loss.csv in {config.out}")
     return report
 

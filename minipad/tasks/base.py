@@ -109,12 +109,13 @@ class Task:
         """A canonical string naming the problem: decides its train/test side (minipad/data.py)."""
         raise NotImplementedError
 
-    def render(self, problem, fmt: str) -> Example:
-        """The problem as an example in format ``fmt`` (one of FORMATS)."""
+    def render(self, problem, fmt: str, comments: bool = False) -> Example:
+        """The problem as an example in format ``fmt`` (one of FORMATS); ``comments`` adds reader comments
+        to the scratchpad lines, for display only (never for training)."""
         raise NotImplementedError
 
-    def check(self, input_text: str, target: str) -> Verdict:
-        """Verify a scratchpad target step by step against the input. Never raises."""
+    def check(self, input_text: str, target: str, fmt: str = "scratchpad") -> Verdict:
+        """Verify a target step by step against the input (a direct target: its answer). Never raises."""
         raise NotImplementedError
 
     def true_answer(self, input_text: str) -> str | None:
@@ -128,6 +129,21 @@ class Task:
     def length_of(self, input_text: str) -> int:
         """The size accuracy tables group by, read back from an input text."""
         raise NotImplementedError
+
+
+def mark_lines(written: str, verdict) -> str:
+    """The written text with the first wrong line marked and what was expected shown under it."""
+    lines = written.split("\n")
+    marked = []
+    for number, line in enumerate(lines, start=1):
+        if verdict.line == number and not verdict.correct:
+            marked.append(f"{line}    <-- {verdict.kind}")
+            if verdict.expected is not None:
+                marked.append(f"{' ' * max(0, len(line) - len(verdict.expected))}{verdict.expected}    "
+                              f"<-- expected")
+        else:
+            marked.append(line)
+    return "\n".join(marked)
 
 
 def answer_of(target: str) -> str:
