@@ -57,6 +57,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--comments", action="store_true",
                         help="show reader comments after each addition step (display only, never in --out)")
     parser.add_argument("--out", default=None, help="write JSONL {input, target} lines to this file instead of printing")
+    parser.add_argument("--problem", default=None,
+                        help="render this one problem instead of drawing some, e.g. 29+57 or "
+                             "'Evaluate -7*x**2 + 7*x + 5 at x = 1'")
 
 
 def run_data(args) -> int:
@@ -69,6 +72,15 @@ def run_data(args) -> int:
         writable_file(args.out)
         if args.comments:
             raise UserError("--comments is for reading only and cannot go into --out training data")
+    if args.problem is not None:
+        try:
+            problem = task.parse_input(args.problem)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        example = task.render(problem, args.format, comments=args.comments)
+        print(example.input)
+        print(example.target)
+        return 0
     try:
         options = split_options(task, args.split, min_digits=args.min_digits, max_digits=args.max_digits)
         task.sample_problem(split_rng(args.seed, args.split), **options)   # validates the options
@@ -84,12 +96,32 @@ def run_data(args) -> int:
     from .data import sample_problem
     for index in range(n):
         problem = sample_problem(task, args.split, rng, **options)
-        example = task.render(problem, args.format, comments=True) if args.comments else task.render(problem, args.format)
+        example = task.render(problem, args.format, comments=args.comments)
         if index:
             print()
         print(example.input)
         print(example.target)
     return 0
+
+
+# --------------------------------------------------------------------------------------------- check
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    from .tasks import FORMATS, TASKS
+    parser.add_argument("--task", choices=list(TASKS), default="addition", help="which task (default: addition)")
+    parser.add_argument("--format", choices=FORMATS, default="scratchpad", help="target format (default: scratchpad)")
+    parser.add_argument("input", help="the problem as the model read it, e.g. '2 9 + 5 7'")
+    parser.add_argument("target", nargs="?", default=None,
+                        help="the text written for it; read from standard input when left out")
+
+
+def run_check(args) -> int:
+    """Print the checker's verdict on one target; exit status 0 if correct, 1 if not."""
+    from .tasks import get_task
+    task = get_task(args.task)
+    target = args.target if args.target is not None else sys.stdin.read().rstrip("\n")
+    verdict = task.check(args.input, target, args.format)
+    print(verdict.describe())
+    return 0 if verdict.correct else 1
 
 
 # ---------------------------------------------------------------------------------------- the parser
@@ -103,6 +135,8 @@ def _lazy(module_name: str, function_name: str):
 
 COMMANDS = {
     "data": ("print or write examples of a task in the paper's formats", add_data_arguments, run_data),
+    "check": ("read a target (from an argument or standard input) and name its first wrong step",
+              add_check_arguments, run_check),
     "train": ("train a model and print its accuracy table (default: addition with a scratchpad)",
               _lazy("minipad.commands", "add_train_arguments"), _lazy("minipad.commands", "run_train")),
     "eval": ("evaluate a checkpoint per problem size, inside and beyond the training lengths",

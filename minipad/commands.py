@@ -10,7 +10,7 @@ from dataclasses import MISSING, asdict
 from .errors import UserError
 
 # --quick: a first taste in at most two minutes on a 2-core laptop: 1-3 digit sums.
-QUICK = {"max_digits": 3, "max_steps": 1000, "warmup_steps": 100, "eval_every": 250, "eval_problems": 100,
+QUICK = {"max_digits": 3, "max_steps": 2500, "warmup_steps": 100, "eval_every": 500, "eval_problems": 100,
          "test_problems": 300, "ood_problems": 100}
 
 
@@ -70,7 +70,7 @@ def print_config(config) -> None:
 # --------------------------------------------------------------------------------------------- train
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="a first taste in about a minute: 1-3 digit sums, 1,000 steps")
+                        help="a first taste in about a minute: 1-3 digit sums, 2,500 steps")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     parser.add_argument("--force", action="store_true", help="start over even if --out holds a checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")

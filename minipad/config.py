@@ -39,7 +39,7 @@ class TrainConfig:
     grad_clip: float = 1.0          # clip the global gradient norm to this
     threads: int = 2                # Python threads, each computing the gradient of part of the batch
     # budget
-    max_steps: int = 6000           # number of optimizer steps
+    max_steps: int = 8000           # number of optimizer steps
     max_minutes: float = 0.0        # if > 0, also stop after this many minutes of training
     # evaluation
     eval_every: int = 500           # steps between progress evaluations (and checkpoints)

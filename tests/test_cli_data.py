@@ -61,3 +61,22 @@ def test_module_entry_point_reports_one_line_errors(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_one_problem_can_be_rendered_by_name(capsys):
+    status, out, _ = run(capsys, "data", "--problem", "29+57")
+    assert status == 0
+    assert out == "2 9 + 5 7\n<scratch>\n2 9 + 5 7 ,  C: 0\n2 + 5 , 6 C: 1\n, 8 6 C: 0\n0 8 6\n</scratch>\n8 6\n"
+    status, out, _ = run(capsys, "data", "--task", "polynomial", "--format", "direct",
+                         "--problem", "Evaluate -7*x**2 + 7*x + 5 at x = 1")
+    assert (status, out) == (0, "Evaluate -7*x**2 + 7*x + 5 at x = 1\ntotal: 5\n")
+    status, _, err = run(capsys, "data", "--problem", "12+x")
+    assert status == 2 and "not a sum" in err and err.count("\n") == 1
+
+
+def test_check_names_the_first_wrong_step(capsys):
+    good = "<scratch>\n2 9 + 5 7 ,  C: 0\n2 + 5 , 6 C: 1\n, 8 6 C: 0\n0 8 6\n</scratch>\n8 6"
+    status, out, _ = run(capsys, "check", "2 9 + 5 7", good)
+    assert status == 0 and out.startswith("correct")
+    status, out, _ = run(capsys, "check", "2 9 + 5 7", good.replace("6 C: 1", "6 C: 0"))
+    assert status == 1 and out.startswith("wrong carry at line 3")
