@@ -14,6 +14,9 @@ QUICK = {"max_digits": 3, "max_steps": 2500, "warmup_steps": 100, "eval_every": 
          "test_problems": 300, "ood_problems": 100}
 
 
+UNLIMITED_STEPS = 10**9
+
+
 def _parse_bool(text: str) -> bool:
     if text.lower() in ("true", "yes", "1", "on"):
         return True
@@ -55,7 +58,10 @@ def build_config(args, preset: dict | None = None):
     """TrainConfig from the defaults, then the preset, then what was given on the command line."""
     from .config import TrainConfig
     values = dict(preset or {})
-    values.update(given_overrides(args))
+    given = given_overrides(args)
+    if "max_minutes" in given and "max_steps" not in given:
+        values["max_steps"] = UNLIMITED_STEPS   # a time budget alone: time decides when to stop
+    values.update(given)
     out = values.pop("out", "")
     config = TrainConfig(**values)
     if out:

@@ -174,11 +174,13 @@ def train(config: TrainConfig, resume: bool = False, overrides: dict | None = No
     train_options = config.task_options("train")
     progress_set = sample_examples(task, "test", config.eval_problems, config.format,
                                    split_rng(config.seed, "test"), **config.task_options("test"))
-    log(f"model: {model.num_params():,} parameters; training from step {state.step} "
-        f"to {config.max_steps}" + (f" or {config.max_minutes:g} minutes" if config.max_minutes > 0 else ""))
+    limits = [f"to step {config.max_steps:,}"] if config.max_steps < 10**9 else []
+    limits += [f"for {config.max_minutes:g} minutes"] if config.max_minutes > 0 else []
+    budget = " or ".join(limits)
+    log(f"model: {model.num_params():,} parameters; training from step {state.step} {budget}")
 
-    bar = tqdm(total=config.max_steps, initial=state.step, desc="train", unit="step", disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=config.max_steps if config.max_minutes <= 0 else None, initial=state.step, desc="train",
+               unit="step", disable=not progress, dynamic_ncols=True)
     tokens_seen, window_start = 0, time.perf_counter()
     try:
         while budget_left(config, state):

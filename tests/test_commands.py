@@ -106,3 +106,14 @@ def test_bad_training_settings_get_one_line_errors_and_write_nothing(tmp_path, c
     status, _, err = run(capsys, "train", "--resume", "--n-embd", "64", "--out", checkpoint.parent)
     assert_one_line_error(status, err, "cannot change")
     assert checkpoint.read_bytes() == before
+
+
+def test_a_time_budget_alone_lets_time_decide(tmp_path, capsys):
+    argv = [word for word in TINY]
+    del argv[argv.index("--max-steps"):argv.index("--max-steps") + 2]
+    status, out, _ = run(capsys, "train", *argv, "--max-minutes", "0.02", "--out", tmp_path / "run")
+    assert status == 0
+    assert "training from step 0 for 0.02 minutes" in out
+    _, meta = load_checkpoint(tmp_path / "run" / "model.npz")
+    assert 0 < meta["step"] < 10**6
+    assert 1.2 <= meta["train_seconds"] < 1.2 + 5
