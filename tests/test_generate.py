@@ -107,3 +107,8 @@ def test_the_cache_refuses_to_overflow():
     assert cache.length == 3
     with pytest.raises(ValueError, match="cache"):
         forward_step(model, np.zeros((2, 1), np.int64), cache)
+    with pytest.raises(ValueError, match="one column per row"):
+        KVCache(model, batch_size=2, max_length=3, start=[0, 1, 2])
+    too_long = KVCache(model, batch_size=1, max_length=30)
+    with pytest.raises(ValueError, match="block_size"):
+        forward_step(model, np.zeros((1, 25), np.int64), too_long)
