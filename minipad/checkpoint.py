@@ -31,6 +31,7 @@ from .errors import UserError
 
 __all__ = [
     "CheckpointError",
+    "write_text_atomically",
     "save_checkpoint",
     "load_checkpoint",
     "pack_rng_state",
@@ -236,3 +237,20 @@ def _from_json_value(value):
             return np.array(value["__array__"], dtype=np.dtype(value["dtype"]))
         return {key: _from_json_value(item) for key, item in value.items()}
     return value
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """Write a text file (JSON, CSV, JSONL) as checkpoints are written: a temporary file, then a rename.
+
+    A failure leaves any earlier file whole and raises CheckpointError (a UserError) saying what failed.
+    """
+    path = os.fspath(path)
+    temporary = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except OSError as error:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise CheckpointError(f"cannot write {path}: {error.strerror or error}") from None

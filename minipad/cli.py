@@ -31,8 +31,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
 def writable_file(path: str) -> str:
-    """A path whose folder exists (nothing is created behind the user's back)."""
+    """A path whose folder exists (nothing is created behind the user's back) and that is not a folder."""
+    if os.path.isdir(path) or path.endswith(os.sep):
+        raise UserError(f"{path} is a folder: give a file name such as {os.path.join(path, 'data.jsonl')}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UserError(f"folder {folder} does not exist: create it first or choose another path")
@@ -51,7 +63,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train, test (same distribution, held-out problems) or ood (addition: 9-10 digits)")
     parser.add_argument("-n", type=positive_int, default=None,
                         help="number of examples (default: 5 printed; the paper's split size with --out)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
     parser.add_argument("--min-digits", type=positive_int, default=None, help="addition: fewest digits per operand")
     parser.add_argument("--max-digits", type=positive_int, default=None, help="addition: most digits per operand")
     parser.add_argument("--comments", action="store_true",
@@ -73,6 +85,8 @@ def run_data(args) -> int:
         if args.comments:
             raise UserError("--comments is for reading only and cannot go into --out training data")
     if args.problem is not None:
+        if args.out is not None:
+            raise UserError("--problem prints one example; leave out --out (or --problem to write a dataset)")
         try:
             problem = task.parse_input(args.problem)
         except ValueError as error:
@@ -118,6 +132,10 @@ def run_check(args) -> int:
     """Print the checker's verdict on one target; exit status 0 if correct, 1 if not."""
     from .tasks import get_task
     task = get_task(args.task)
+    try:
+        task.parse_input(args.input)
+    except ValueError as error:
+        raise UserError(str(error)) from None
     target = args.target if args.target is not None else sys.stdin.read().rstrip("\n")
     verdict = task.check(args.input, target, args.format)
     print(verdict.describe())

@@ -7,14 +7,12 @@ import os
 import time
 from dataclasses import MISSING, asdict
 
+from .cli import non_negative_int
 from .errors import UserError
 
 # --quick: a first taste in at most two minutes on a 2-core laptop: 1-3 digit sums.
 QUICK = {"max_digits": 3, "max_steps": 2500, "warmup_steps": 100, "eval_every": 500, "eval_problems": 100,
          "test_problems": 300, "ood_problems": 100}
-
-
-UNLIMITED_STEPS = 10**9
 
 
 def _parse_bool(text: str) -> bool:
@@ -60,6 +58,7 @@ def build_config(args, preset: dict | None = None):
     values = dict(preset or {})
     given = given_overrides(args)
     if "max_minutes" in given and "max_steps" not in given:
+        from .config import UNLIMITED_STEPS
         values["max_steps"] = UNLIMITED_STEPS   # a time budget alone: time decides when to stop
     values.update(given)
     out = values.pop("out", "")
@@ -84,30 +83,34 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args) -> int:
+    from .config import UNLIMITED_STEPS
     from .train import train
     config = build_config(args, QUICK if args.quick else None)
+    overrides = given_overrides(args)
+    if "max_minutes" in overrides and "max_steps" not in overrides:
+        overrides["max_steps"] = UNLIMITED_STEPS   # a time budget alone: time decides, resumed or not
     if not args.resume:
+        config.validate()
         print_config(config)
-    train(config, resume=args.resume, overrides=given_overrides(args), force=args.force,
-          progress=not args.no_progress)
+    train(config, resume=args.resume, overrides=overrides, force=args.force, progress=not args.no_progress)
     return 0
 
 
 # ---------------------------------------------------------------------------------------------- eval
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="a model.npz written by train")
-    parser.add_argument("--test-problems", type=int, default=None, help="held-out problems of the training lengths")
-    parser.add_argument("--ood-problems", type=int, default=None, help="problems beyond the training lengths")
+    parser.add_argument("--test-problems", type=non_negative_int, default=None,
+                        help="held-out problems of the training lengths (default: the run's test_problems)")
+    parser.add_argument("--ood-problems", type=non_negative_int, default=None,
+                        help="problems just beyond the training lengths (default: the run's ood_problems)")
 
 
 def run_eval(args) -> int:
+    from .checkpoint import write_text_atomically
     from .evaluate import format_report
     from .tasks import get_task
     from .train import load_model, run_evaluation, size_name
     model, config, _, meta = load_model(args.checkpoint)
-    for name in ("test_problems", "ood_problems"):
-        if getattr(args, name) is not None and getattr(args, name) < 0:
-            raise UserError(f"--{name.replace('_', '-')} must not be negative")
     output = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "eval.json")
     if not os.access(os.path.dirname(output), os.W_OK):
         raise UserError(f"cannot write {output}: the folder is not writable")
@@ -117,12 +120,10 @@ def run_eval(args) -> int:
     report.update(step=meta["step"], eval_seconds=time.perf_counter() - started)
     print(f"{args.checkpoint}: {task.name}, {config.format}, step {meta['step']}; "
           f"evaluated in {report['eval_seconds']:.1f} s")
-    print(format_report(report, size_name=size_name(task)))
-    temporary = output + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as file:
-        json.dump(report, file, indent=2)
-    os.replace(temporary, output)
-    print(f"saved {output}")
+    if report["splits"]:
+        print(format_report(report, size_name=size_name(task)))
+    write_text_atomically(output, json.dumps(report, indent=2))
+    print(f"saved {output} (replacing the one training wrote)")
     return 0
 
 
@@ -138,7 +139,7 @@ def run_sample(args) -> int:
     from .generate import generate
     from .tasks import get_task
     from .tokenizer import Tokenizer
-    from .tasks.base import mark_lines
+    from .tasks.base import answer_of, mark_lines
     from .train import load_model
     model, config, _, _ = load_model(args.checkpoint)
     task = get_task(config.task)
@@ -159,7 +160,7 @@ def run_sample(args) -> int:
     print(prompt_text(example), end="")
     print(mark_lines(written, verdict))
     print()
-    right = written.rsplit("\n", 1)[-1] == example.answer
+    right = answer_of(written) == example.answer
     print(f"checker: {verdict.describe()}")
     print(f"answer: {'right' if right else 'wrong'} (the right answer is {example.answer})")
     return 0
@@ -184,6 +185,7 @@ def run_compare(args) -> int:
         config.format = fmt
         base = args.out or os.path.join("runs", "compare")
         config.out = os.path.join(base, f"{config.task}-{fmt}")
+        config.validate()
         print(f"\n=== {fmt} ===")
         print_config(config)
         reports[fmt] = train(config, force=True, progress=not args.no_progress)

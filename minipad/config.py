@@ -10,10 +10,14 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .data import split_options
+from .data import encode_example, split_options
 from .errors import UserError
 from .model import GPTConfig
 from .tasks import get_task
+from .tokenizer import Tokenizer
+
+
+UNLIMITED_STEPS = 10**9   # max_steps when only a time budget is given
 
 
 @dataclass
@@ -40,7 +44,7 @@ class TrainConfig:
     threads: int = 2                # Python threads, each computing the gradient of part of the batch
     # budget
     max_steps: int = 8000           # number of optimizer steps
-    max_minutes: float = 0.0        # if > 0, also stop after this many minutes of training
+    max_minutes: float = 0.0        # if > 0, also stop after this many minutes of training (resumes included)
     # evaluation
     eval_every: int = 500           # steps between progress evaluations (and checkpoints)
     eval_problems: int = 200        # held-out problems per progress evaluation
@@ -71,17 +75,31 @@ class TrainConfig:
                      "warmup_steps"):
             if not getattr(self, name) >= 0:
                 raise UserError(f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise UserError(f"--seed must not be negative, got {self.seed}")
         if self.min_lr > self.lr:
             raise UserError(f"--min-lr ({self.min_lr}) must not exceed --lr ({self.lr})")
         if self.warmup_steps > self.max_steps:
             raise UserError(f"--warmup-steps ({self.warmup_steps}) must not exceed --max-steps ({self.max_steps})")
         try:
             self.model_config(1)
-            task.sample_problem(np.random.default_rng(0), **self.task_options("train"))
-            if self.ood_problems and task.name == "addition":
-                task.sample_problem(np.random.default_rng(0), **self.task_options("ood"))
+            splits = ["train"] + (["ood"] if self.ood_problems and task.name == "addition" else [])
+            for split in splits:
+                options = self.task_options(split)
+                task.sample_problem(np.random.default_rng(0), **options)
+                self.check_fits(task, split, options)
         except ValueError as error:
             raise UserError(str(error)) from None
+
+    def check_fits(self, task, split: str, options: dict) -> None:
+        """UserError unless the longest sequence of the split fits in block_size."""
+        example = task.render(task.longest_problem(**options), self.format)
+        length = len(encode_example(Tokenizer(task.spaced_digits), example)[0])
+        if length > self.block_size:
+            what = "out-of-distribution problems" if split == "ood" else "training problems"
+            fix = " or --ood-problems 0" if split == "ood" else ""
+            raise UserError(f"the longest {what} take {length} tokens but --block-size is {self.block_size}: "
+                            f"raise --block-size{fix}")
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size=vocab_size, n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
+from .checkpoint import write_text_atomically
 from .tasks import Example, Task
 from .tokenizer import Tokenizer
 
@@ -76,17 +75,8 @@ def split_rng(seed: int, split: str) -> np.random.Generator:
 
 def write_jsonl(path: str, examples: list[Example]) -> None:
     """Write ``{"input": ..., "target": ...}`` lines atomically: a temporary file, then a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".jsonl")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            for example in examples:
-                file.write(json.dumps({"input": example.input, "target": example.target}) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    lines = [json.dumps({"input": example.input, "target": example.target}) + "\n" for example in examples]
+    write_text_atomically(path, "".join(lines))
 
 
 @dataclass
@@ -95,10 +85,6 @@ class Batch:
     ids: np.ndarray       # (B, T) int64: tokens fed to the model
     targets: np.ndarray   # (B, T) int64: the next token at each position
     mask: np.ndarray      # (B, T) float32: 1 where the next token belongs to the target, else 0
-
-    @property
-    def counted_tokens(self) -> int:
-        return int(self.mask.sum())
 
 
 def prompt_text(example: Example) -> str:

@@ -18,6 +18,7 @@ vocabulary, so ``--resume`` continues exactly where the run stopped.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -27,11 +28,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, pack_rng_state, save_checkpoint, unpack_rng_state
+from .checkpoint import load_checkpoint, pack_rng_state, save_checkpoint, unpack_rng_state, write_text_atomically
 from .data import make_batch, sample_examples, sample_problem, split_rng
 from .errors import UserError
 from .evaluate import evaluate, format_report, quick_accuracy
-from .config import TrainConfig
+from .config import UNLIMITED_STEPS, TrainConfig
 from .model import GPT, GPTConfig
 from .optim import AdamW, clip_grad_norm, lr_at
 from .parallel import parallel_loss_and_grads
@@ -84,10 +85,12 @@ def save_run(config: TrainConfig, model: GPT, optimizer: AdamW, rng, state: RunS
 def load_model(path: str) -> tuple[GPT, TrainConfig, dict, dict]:
     """(model, train config, arrays, meta) of a checkpoint; UserError if it does not fit this minipad."""
     arrays, meta = load_checkpoint(path)
-    if meta.get("vocabulary") != list(VOCABULARY):
+    if not isinstance(meta, dict) or meta.get("vocabulary") != list(VOCABULARY):
         raise UserError(f"{path} was trained with another vocabulary: it cannot be used by this minipad")
     try:
         config = TrainConfig(**meta["train_config"])
+        config.validate()
+        int(meta["step"]), float(meta["train_seconds"]), list(meta["history"]), list(meta["evaluations"])
         model_config = GPTConfig(**meta["model_config"])
         model = GPT(model_config, np.random.default_rng(0))
         for name in model.params:
@@ -95,7 +98,7 @@ def load_model(path: str) -> tuple[GPT, TrainConfig, dict, dict]:
             if saved.shape != model.params[name].shape:
                 raise ValueError(f"{name} has shape {saved.shape}, expected {model.params[name].shape}")
             model.params[name] = saved.astype(model.dtype, copy=False)
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, UserError) as error:
         raise UserError(f"{path} does not hold a model minipad can rebuild ({error}): "
                         f"train a new one with 'python -m minipad train'") from None
     return model, config, arrays, meta
@@ -166,15 +169,19 @@ def train(config: TrainConfig, resume: bool = False, overrides: dict | None = No
     callback(step, loss), if given, is called after every step (lessons and tests use it; raising
     KeyboardInterrupt from it stops the run as Ctrl-C does).
     """
-    config.validate()
+    if not resume:
+        config.validate()   # a resumed run is validated once its saved config is loaded
     config, model, optimizer, rng, state = prepare(config, resume, overrides or {}, force)
-    os.makedirs(config.out, exist_ok=True)
+    try:
+        os.makedirs(config.out, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the output folder {config.out}: {error.strerror}") from None
     task = get_task(config.task)
     tokenizer = Tokenizer(task.spaced_digits)
     train_options = config.task_options("train")
     progress_set = sample_examples(task, "test", config.eval_problems, config.format,
                                    split_rng(config.seed, "test"), **config.task_options("test"))
-    limits = [f"to step {config.max_steps:,}"] if config.max_steps < 10**9 else []
+    limits = [f"to step {config.max_steps:,}"] if config.max_steps < UNLIMITED_STEPS else []
     limits += [f"for {config.max_minutes:g} minutes"] if config.max_minutes > 0 else []
     budget = " or ".join(limits)
     log(f"model: {model.num_params():,} parameters; training from step {state.step} {budget}")
@@ -191,14 +198,15 @@ def train(config: TrainConfig, resume: bool = False, overrides: dict | None = No
             batch = make_batch(tokenizer, examples)
             loss, grads = parallel_loss_and_grads(model, batch.ids, batch.targets, batch.mask, config.threads)
             if not math.isfinite(loss):
-                raise TrainingDiverged(
-                    f"the loss became {loss} at step {state.step + 1}: try a lower --lr (now {config.lr:g}); "
-                    f"the last good checkpoint {checkpoint_path(config)} is intact")
+                kept = (f"the last good checkpoint {checkpoint_path(config)} is intact"
+                        if os.path.exists(checkpoint_path(config)) else "no checkpoint had been saved yet")
+                raise TrainingDiverged(f"the loss became {loss} at step {state.step + 1}: try a lower --lr "
+                                       f"(now {config.lr:g}); {kept}")
             grad_norm = clip_grad_norm(grads, config.grad_clip)
             optimizer.step(model.params, grads, lr)
             state.step += 1
             state.train_seconds += time.perf_counter() - started
-            state.history.append([state.step, round(float(loss), 6), lr, round(grad_norm, 4)])
+            state.history.append([state.step, float(f"{loss:.6g}"), lr, float(f"{grad_norm:.4g}")])
             tokens_seen += batch.ids.size
             if callback is not None:
                 callback(state.step, loss)
@@ -228,15 +236,17 @@ def train(config: TrainConfig, resume: bool = False, overrides: dict | None = No
 def finish(config: TrainConfig, model: GPT, task, state: RunState, log=print) -> dict:
     """Final evaluation, loss curve and report, all saved beside the checkpoint."""
     write_history(config.out, state.history)
-    losses = [row[1] for row in state.history]
+    steps, losses = [row[0] for row in state.history], [row[1] for row in state.history]
     if len(losses) >= 2:
-        log(line_plot(losses, title=f"training loss, steps 1-{len(losses)}", log_y=True))
+        positive = all(loss > 0 for loss in losses)
+        scale = "log scale" if positive else "linear scale"
+        log(line_plot(losses, x=steps, title=f"training loss ({scale}), steps {steps[0]}-{steps[-1]}",
+                      log_y=positive))
     started = time.perf_counter()
     report = run_evaluation(model, config, task)
     report.update(step=state.step, train_minutes=state.train_seconds / 60,
                   eval_seconds=time.perf_counter() - started)
-    with open(os.path.join(config.out, "eval.json"), "w", encoding="utf-8") as file:
-        json.dump(report, file, indent=2)
+    write_text_atomically(os.path.join(config.out, "eval.json"), json.dumps(report, indent=2))
     log(f"\n{task.name}, {config.format}: {state.step} steps, {state.train_seconds / 60:.1f} min of training; "
         f"evaluated in {report['eval_seconds']:.1f} s")
     if report["splits"]:
@@ -265,11 +275,10 @@ def run_evaluation(model: GPT, config: TrainConfig, task, test_problems: int | N
 
 def write_history(folder: str, history: list) -> None:
     """The loss curve as CSV: step, loss, learning rate, gradient norm before clipping."""
-    temporary = os.path.join(folder, ".loss.csv.tmp")
-    with open(temporary, "w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(["step", "loss", "lr", "grad_norm"])
-        writer.writerows(history)
-    os.replace(temporary, os.path.join(folder, "loss.csv"))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["step", "loss", "lr", "grad_norm"])
+    writer.writerows(history)
+    write_text_atomically(os.path.join(folder, "loss.csv"), buffer.getvalue())
 
 

@@ -46,9 +46,13 @@ def test_writes_jsonl(tmp_path, capsys):
     (["--task", "polynomial", "--max-digits", "3"], "addition only"),
     (["--task", "polynomial", "--split", "ood"], "no out-of-distribution"),
     (["--out", "/no/such/folder/data.jsonl"], "does not exist"),
+    (["--out", "{tmp}"], "is a folder"),
+    (["--problem", "29+57", "--out", "{tmp}/one.jsonl"], "leave out --out"),
+    (["-n", "0", "--out", "{tmp}/data.jsonl"], "at least 1"),
+    (["--seed", "-3", "--out", "{tmp}/data.jsonl"], "must not be negative"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, says, capsys, tmp_path):
-    status, out, err = run(capsys, "data", *argv)
+    status, out, err = run(capsys, "data", *[word.replace("{tmp}", str(tmp_path)) for word in argv])
     assert status == 2
     assert err.count("\n") == 1 and says in err
     assert "Traceback" not in err

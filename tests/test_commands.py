@@ -82,6 +82,12 @@ def test_bad_checkpoints_get_one_line_errors(tmp_path, checkpoint, capsys):
     save_checkpoint(tmp_path / "misfit.npz", arrays, meta)
     status, _, err = run(capsys, "eval", "--checkpoint", tmp_path / "misfit.npz")
     assert_one_line_error(status, err, "shape")
+    for damage in ({"train_config": dict(meta["train_config"], task="juggling")}, {"step": None}):
+        arrays, meta = load_checkpoint(checkpoint)
+        meta.update(damage)
+        save_checkpoint(tmp_path / "damaged.npz", arrays, meta)
+        status, _, err = run(capsys, "eval", "--checkpoint", tmp_path / "damaged.npz")
+        assert_one_line_error(status, err, "rebuild")
 
 
 @pytest.mark.parametrize("problem, says", [("29+5é", "not a sum"), ("hello", "not a sum"), ("29*57", "not a sum")])
@@ -117,3 +123,15 @@ def test_a_time_budget_alone_lets_time_decide(tmp_path, capsys):
     _, meta = load_checkpoint(tmp_path / "run" / "model.npz")
     assert 0 < meta["step"] < 10**6
     assert 1.2 <= meta["train_seconds"] < 1.2 + 5
+
+
+def test_resume_with_a_time_budget_alone_keeps_training(checkpoint, capsys, tmp_path):
+    import shutil
+    run_folder = tmp_path / "run"
+    shutil.copytree(checkpoint.parent, run_folder)
+    _, meta = load_checkpoint(run_folder / "model.npz")
+    before = meta["step"]
+    minutes = f"{(meta['train_seconds'] + 0.5) / 60:.4f}"   # the budget counts the time already trained
+    status, out, _ = run(capsys, "train", "--resume", "--out", run_folder, "--max-minutes", minutes, "--no-progress")
+    assert status == 0 and f"for {float(minutes):g} minutes" in out
+    assert load_checkpoint(run_folder / "model.npz")[1]["step"] > before

@@ -69,3 +69,13 @@ def test_the_checker_never_raises_on_any_text(input_text, target):
     assert polynomial.check(input_text, target).kind in (
         "correct", "wrong digit", "wrong carry", "wrong copy", "wrong total", "malformed")
     assert polynomial.check("Evaluate 2*x + 1 at x = 3", target).kind != CORRECT or target.endswith("total: 7")
+
+
+def test_parse_input_refuses_what_the_task_never_writes():
+    for bad in ("Evaluate 1*x**2 + 0 at x = 3", "Evaluate 1*x**4 at x = 2", "Evaluate 1*x + 2*x at x = 1",
+                "Evaluate 1 + 1*x at x = 1", "Evaluate 1*x**3 + 1*x**2 + 1*x + 1 at x = 1", "Evaluate x at x = 1"):
+        try:
+            polynomial.parse_input(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")

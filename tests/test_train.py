@@ -102,10 +102,33 @@ def test_an_existing_run_is_never_overwritten_without_being_asked(trained, tmp_p
     ({"task": "sorting"}, "unknown task"),
     ({"n_embd": 30, "n_head": 4}, "divisible"),
     ({"max_digits": 0}, "digit range"),
-    ({"max_digits": 29}, "digit range"),   # its out-of-distribution lengths, 30 and 31, are too long
+    ({"max_digits": 29, "block_size": 100_000}, "digit range"),   # out-of-distribution 30 and 31: too long
 ])
 def test_bad_settings_are_refused_before_anything_is_written(change, says, tmp_path):
     config = tiny_config(tmp_path, **change)
     with pytest.raises(UserError, match=says):
         train(config, log=quiet, progress=False)
     assert not os.path.exists(config.out)
+
+
+def test_a_loss_that_rounds_to_zero_still_plots_and_evaluates(tmp_path, monkeypatch):
+    real = train_module.parallel_loss_and_grads
+
+    def perfect(*args, **kwargs):
+        _, grads = real(*args, **kwargs)
+        return 0.0, grads
+
+    monkeypatch.setattr(train_module, "parallel_loss_and_grads", perfect)
+    logged = []
+    config = tiny_config(tmp_path, max_steps=5, warmup_steps=2, eval_every=100)
+    train(config, log=logged.append, progress=False)
+    assert any("linear scale" in line for line in logged)
+    assert os.path.exists(os.path.join(config.out, "eval.json"))
+
+
+def test_sequences_longer_than_the_block_are_refused_up_front(tmp_path):
+    with pytest.raises(UserError, match="--block-size"):
+        train(tiny_config(tmp_path, max_digits=12), log=quiet, progress=False)
+    with pytest.raises(UserError, match="--ood-problems 0"):
+        train(tiny_config(tmp_path, max_digits=11, block_size=400), log=quiet, progress=False)
+    assert not os.path.exists(tmp_path / "run")

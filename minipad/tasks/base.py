@@ -60,15 +60,17 @@ class Verdict:
         return self.kind == CORRECT
 
     def describe(self) -> str:
-        """One human-readable line, e.g. 'wrong carry at line 3: expected "..." but wrote "..."'."""
+        """One human-readable line, e.g. 'wrong carry at line 3: ... (expected '...', wrote '...')'."""
         if self.correct:
-            return "correct: every step follows from the one before"
+            return "correct"
         where = f" at line {self.line}" if self.line is not None else ""
         text = f"{self.kind}{where}"
         if self.message:
             text += f": {self.message}"
-        if self.expected is not None or self.written is not None:
-            text += f" (expected {self.expected!r}, wrote {self.written!r})"
+        shown = [f"{name} {value!r}" for name, value in (("expected", self.expected), ("wrote", self.written))
+                 if value is not None]
+        if shown:
+            text += f" ({', '.join(shown)})"
         return text
 
 
@@ -102,7 +104,11 @@ class Task:
         raise NotImplementedError
 
     def sample_problem(self, rng, **options) -> Any:
-        """Draw one problem from the task's training distribution."""
+        """Draw one problem; ``options`` (from ``split_options``) say from which distribution."""
+        raise NotImplementedError
+
+    def longest_problem(self, **options):
+        """The problem with the longest text under these sampling options (to check it fits the model)."""
         raise NotImplementedError
 
     def problem_key(self, problem) -> str:
@@ -118,16 +124,8 @@ class Task:
         """Verify a target step by step against the input (a direct target: its answer). Never raises."""
         raise NotImplementedError
 
-    def true_answer(self, input_text: str) -> str | None:
-        """The right answer for an input text, or None if the input cannot be read."""
-        raise NotImplementedError
-
     def parse_input(self, text: str):
         """Read a problem typed by a user (lenient spacing); raise ValueError if it is not one."""
-        raise NotImplementedError
-
-    def length_of(self, input_text: str) -> int:
-        """The size accuracy tables group by, read back from an input text."""
         raise NotImplementedError
 
 

@@ -96,6 +96,11 @@ class Polynomial(Task):
             if all(abs(v) <= BOUND for v in values) and abs(sum(values)) <= BOUND:
                 return terms, x
 
+    def longest_problem(self, max_terms: int = MAX_TERMS):
+        """Longer than any drawn problem: every number as long as it can be (values ignore the bound)."""
+        terms = tuple((-COEFFICIENT_RANGE, power) for power in range(MAX_POWER, MAX_POWER - max_terms, -1))
+        return terms, -X_RANGE
+
     def problem_key(self, problem) -> str:
         terms, x = problem
         return f"{polynomial_text(terms)}@{x}"
@@ -123,17 +128,13 @@ class Polynomial(Task):
         match = _INPUT.match(text.strip())
         if not match:
             raise ValueError(f"{text!r} is not of the form 'Evaluate -7*x**2 + 7*x + 5 at x = 1'")
-        return parse_polynomial(match["polynomial"]), int(match["x"])
-
-    def true_answer(self, input_text: str) -> str | None:
-        try:
-            terms, x = self.parse_input(input_text)
-        except ValueError:
-            return None
-        return f"total: {sum(c * x ** p for c, p in terms)}"
-
-    def length_of(self, input_text: str) -> int:
-        return len(self.parse_input(input_text)[0])
+        terms = parse_polynomial(match["polynomial"])
+        powers = [power for _, power in terms]
+        if any(coefficient == 0 for coefficient, _ in terms):
+            raise ValueError("leave out terms whose coefficient is 0")
+        if len(terms) > MAX_TERMS or powers != sorted(set(powers), reverse=True) or max(powers) > MAX_POWER:
+            raise ValueError(f"write at most {MAX_TERMS} terms of distinct powers 0..{MAX_POWER}, highest first")
+        return terms, int(match["x"])
 
     def check(self, input_text: str, target: str, fmt: str = "scratchpad") -> Verdict:
         """Verify every term's value and the total against the input; the first mistake wins."""
