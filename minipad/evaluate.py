@@ -26,21 +26,17 @@ from .tokenizer import Tokenizer
 ERROR_KINDS = tuple(kind for kind in VERDICT_KINDS if kind != "correct")
 
 
-def decode_answers(model, task: Task, examples: list[Example], batch_size: int = 500) -> list[str]:
-    """The text the model writes after each example's prompt (greedy, with the key/value cache)."""
+def decode_answers(model, task: Task, examples: list[Example]) -> list[str]:
+    """The text the model writes after each example's prompt (greedy, with the key/value cache).
+
+    generate batches the prompts by length itself; each row may write a little more than its target
+    (room to go wrong by writing too much) but never past the model's block size.
+    """
     tokenizer = Tokenizer(task.spaced_digits)
     prompts = [tokenizer.encode(prompt_text(example)) for example in examples]
     longest_target = max(len(encode_example(tokenizer, e)[0]) - len(p) for e, p in zip(examples, prompts))
-    max_new_tokens = longest_target + 8   # room to go wrong by writing too much
-    # problems of similar size decode together, so few rows wait on one long row
-    order = sorted(range(len(examples)), key=lambda i: len(prompts[i]))
-    written = [""] * len(examples)
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        outputs = generate(model, [prompts[i] for i in rows], max_new_tokens, stop_token=tokenizer.eos_id)
-        for row, output in zip(rows, outputs):
-            written[row] = tokenizer.decode(output)
-    return written
+    outputs = generate(model, prompts, longest_target + 8, stop_token=tokenizer.eos_id)
+    return [tokenizer.decode(output) for output in outputs]
 
 
 def score(task: Task, fmt: str, examples: list[Example], written: list[str]) -> list[dict]:
@@ -69,8 +65,7 @@ def summarise(records: list[dict]) -> dict:
     }
 
 
-def evaluate(model, task: Task, fmt: str, test: list[Example], ood: list[Example] | None = None,
-             batch_size: int = 500) -> dict:
+def evaluate(model, task: Task, fmt: str, test: list[Example], ood: list[Example] | None = None) -> dict:
     """Accuracy per size and inside ("test") and outside ("ood") the training range, as a JSON-able dict."""
     groups = {"test": test, "ood": ood or []}
     report = {"task": task.name, "format": fmt, "by_length": {}, "splits": {}}
@@ -78,7 +73,7 @@ def evaluate(model, task: Task, fmt: str, test: list[Example], ood: list[Example
     for split, examples in groups.items():
         if not examples:
             continue
-        records = score(task, fmt, examples, decode_answers(model, task, examples, batch_size))
+        records = score(task, fmt, examples, decode_answers(model, task, examples))
         report["splits"][split] = summarise(records)
         all_records += records
     for length in sorted({record["length"] for record in all_records}):
@@ -86,9 +81,9 @@ def evaluate(model, task: Task, fmt: str, test: list[Example], ood: list[Example
     return report
 
 
-def quick_accuracy(model, task: Task, fmt: str, examples: list[Example], batch_size: int = 500) -> float:
+def quick_accuracy(model, task: Task, fmt: str, examples: list[Example]) -> float:
     """Answer accuracy alone, for progress reports during training."""
-    written = decode_answers(model, task, examples, batch_size)
+    written = decode_answers(model, task, examples)
     return float(np.mean([answer_of(text) == example.answer for example, text in zip(examples, written)]))
 
 

@@ -129,6 +129,7 @@ def test_cross_entropy(seed, B, T, V, scale, mask_density, normalizer):
     rng = np.random.default_rng(seed)
     targets = rng.integers(0, V, (B, T))
     mask = rng.random((B, T)) < mask_density
+    mask[rng.integers(B), rng.integers(T)] = True  # at least one counted target, so there is a gradient to check
     targets[~mask] = -1  # never read: uncounted targets may hold anything
     errors = check_layer(lambda logits: cross_entropy_forward(logits, targets, mask, normalizer),
                          cross_entropy_backward, {"logits": normal(rng, (B, T, V), scale)}, {}, rng)
