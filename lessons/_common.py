@@ -145,20 +145,15 @@ def train_run(config, reuse: bool = False):
 
     Returns (model, seconds of training, steps, reused). Training prints its progress and loss curve.
     """
-    from minipad.evaluate import format_report
-    from minipad.train import checkpoint_path, load_model, size_name, train
-    from minipad.tasks import get_task
+    from minipad.train import checkpoint_path, load_model, train
     path = checkpoint_path(config)
     if reuse and os.path.exists(path):
         model, saved, _, meta = load_model(path)
         if _same_run(saved, config) and meta["step"] == config.max_steps:
             print(f"  reusing {path} ({meta['step']} steps, trained in {meta['train_seconds'] / 60:.1f} min)")
             return model, meta["train_seconds"], meta["step"], True
-    empty_table = format_report({"by_length": {}, "splits": {}}, size_name=size_name(get_task(config.task)))
-
     def log(message=""):
-        if message.strip() != empty_table.strip():   # the lesson prints its own table by length
-            print(textwrap.indent(str(message), "  "))
+        print(textwrap.indent(str(message), "  "))
 
     sizes = f"sums of 1-{config.max_digits} digits" if config.task == "addition" else "polynomials"
     print(f"  training {config.task}, {config.format}: {config.max_steps} steps of {config.batch_size} {sizes}, "
