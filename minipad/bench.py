@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .cli import whole_number
 from .errors import UserError
 from .model import GPT, GPTConfig
 from .optim import AdamW
@@ -73,19 +74,6 @@ def parse_sizes(text: str) -> list[tuple[int, int, int]]:
     return sizes
 
 
-def _whole_number(minimum: int):
-    """An argparse type: a whole number of at least `minimum`."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-    return parse
-
-
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -110,13 +98,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options, for `python -m minipad bench` and `python -m minipad.bench`."""
     parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes("2x4x64,4x4x128"),
                         help="model sizes LAYERSxHEADSxWIDTH, comma-separated (default: 2x4x64,4x4x128)")
-    parser.add_argument("--batch", type=_whole_number(1), default=32, help="sequences per batch, B (default: 32)")
-    parser.add_argument("--seq-len", type=_whole_number(1), default=180,
+    parser.add_argument("--batch", type=whole_number(1), default=32, help="sequences per batch, B (default: 32)")
+    parser.add_argument("--seq-len", type=whole_number(1), default=180,
                         help="tokens per sequence, T (default: 180)")
-    parser.add_argument("--vocab", type=_whole_number(1), default=100, help="vocabulary size, V (default: 100)")
-    parser.add_argument("--steps", type=_whole_number(1), default=10,
+    parser.add_argument("--vocab", type=whole_number(1), default=100, help="vocabulary size, V (default: 100)")
+    parser.add_argument("--steps", type=whole_number(1), default=10,
                         help="timed steps per contender; the median is shown (default: 10)")
-    parser.add_argument("--warmup", type=_whole_number(0), default=2,
+    parser.add_argument("--warmup", type=whole_number(0), default=2,
                         help="untimed steps per contender first (default: 2)")
     parser.add_argument("--pause", type=_non_negative_float, default=0.05,
                         help="seconds of rest before each timed step (default: 0.05)")
@@ -125,7 +113,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blas-threads", type=_int_list, default=None,
                         help="rerun in a fresh process per BLAS thread count, e.g. 1,2 (default: keep this "
                              "process's setting)")
-    parser.add_argument("--matmul-size", type=_whole_number(1), default=1024,
+    parser.add_argument("--matmul-size", type=whole_number(1), default=1024,
                         help="side of the square float32 product that measures the BLAS peak (default: 1024)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for weights and tokens (default: 0)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # rows for a parent process

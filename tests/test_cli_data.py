@@ -49,7 +49,7 @@ def test_writes_jsonl(tmp_path, capsys):
     (["--out", "{tmp}"], "is a folder"),
     (["--problem", "29+57", "--out", "{tmp}/one.jsonl"], "leave out --out"),
     (["-n", "0", "--out", "{tmp}/data.jsonl"], "at least 1"),
-    (["--seed", "-3", "--out", "{tmp}/data.jsonl"], "must not be negative"),
+    (["--seed", "-3", "--out", "{tmp}/data.jsonl"], "at least 0"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, says, capsys, tmp_path):
     status, out, err = run(capsys, "data", *[word.replace("{tmp}", str(tmp_path)) for word in argv])
