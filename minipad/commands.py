@@ -48,24 +48,19 @@ def _field_comments(cls) -> dict:
 
 
 def given_overrides(args) -> dict:
-    from .config import config_fields
-    return {f.name: getattr(args, f.name) for f in config_fields() if getattr(args, f.name, None) is not None}
+    """The TrainConfig fields given on the command line. A time budget given alone (--max-minutes without
+    --max-steps) lifts the step cap, so that time decides when to stop, in a new run or a resumed one."""
+    from .config import UNLIMITED_STEPS, config_fields
+    given = {f.name: getattr(args, f.name) for f in config_fields() if getattr(args, f.name, None) is not None}
+    if "max_minutes" in given and "max_steps" not in given:
+        given["max_steps"] = UNLIMITED_STEPS
+    return given
 
 
 def build_config(args, preset: dict | None = None):
     """TrainConfig from the defaults, then the preset, then what was given on the command line."""
     from .config import TrainConfig
-    values = dict(preset or {})
-    given = given_overrides(args)
-    if "max_minutes" in given and "max_steps" not in given:
-        from .config import UNLIMITED_STEPS
-        values["max_steps"] = UNLIMITED_STEPS   # a time budget alone: time decides when to stop
-    values.update(given)
-    out = values.pop("out", "")
-    config = TrainConfig(**values)
-    if out:
-        config.out = out
-    return config
+    return TrainConfig(**{**(preset or {}), **given_overrides(args)})
 
 
 def print_config(config) -> None:
@@ -83,12 +78,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args) -> int:
-    from .config import UNLIMITED_STEPS
     from .train import train
     config = build_config(args, QUICK if args.quick else None)
     overrides = given_overrides(args)
-    if "max_minutes" in overrides and "max_steps" not in overrides:
-        overrides["max_steps"] = UNLIMITED_STEPS   # a time budget alone: time decides, resumed or not
     if not args.resume:
         config.validate()
         print_config(config)

@@ -50,6 +50,11 @@ def term_text(coefficient: int, power: int) -> str:
     return f"{coefficient}*x**{power}"
 
 
+def term_values(terms: tuple[Term, ...], x: int) -> list[int]:
+    """Each term's value at x: coefficient * x**power."""
+    return [coefficient * x ** power for coefficient, power in terms]
+
+
 def polynomial_text(terms: tuple[Term, ...]) -> str:
     """Terms joined as a person writes them: '-7*x**2 + 7*x - 5'."""
     text = term_text(*terms[0])
@@ -92,7 +97,7 @@ class Polynomial(Task):
             powers = sorted(rng.choice(MAX_POWER + 1, size=n_terms, replace=False).tolist(), reverse=True)
             terms = tuple((int(rng.choice(nonzero)), int(power)) for power in powers)
             x = int(rng.integers(-X_RANGE, X_RANGE + 1))
-            values = [c * x ** p for c, p in terms]
+            values = term_values(terms, x)
             if all(abs(v) <= BOUND for v in values) and abs(sum(values)) <= BOUND:
                 return terms, x
 
@@ -109,7 +114,7 @@ class Polynomial(Task):
         check_format(fmt)
         terms, x = problem
         input_text = f"Evaluate {polynomial_text(terms)} at x = {x}"
-        values = [c * x ** p for c, p in terms]
+        values = term_values(terms, x)
         answer = f"total: {sum(values)}"
         if fmt == "direct":
             return Example(input_text, answer, answer, len(terms))
@@ -143,15 +148,14 @@ class Polynomial(Task):
         except ValueError as error:
             return Verdict(MALFORMED, None, None, input_text, f"input unreadable: {error}")
         if fmt == "direct":
-            total = sum(c * x ** p for c, p in terms)
+            total = sum(term_values(terms, x))
             return _check_total(target, total, 1)
         parts = split_scratchpad(target)
         if isinstance(parts, Verdict):
             return parts
         lines, answer_line = parts
-        for index, (coefficient, power) in enumerate(terms):
+        for index, ((coefficient, power), value) in enumerate(zip(terms, term_values(terms, x))):
             line_number = index + 2
-            value = coefficient * x ** power
             expected = f"{term_text(coefficient, power)}: {value}"
             if index >= len(lines):
                 return Verdict(MALFORMED, line_number, expected, SCRATCH_CLOSE, "a term's line is missing")
@@ -169,7 +173,7 @@ class Polynomial(Task):
         if len(lines) > len(terms):
             return Verdict(MALFORMED, len(terms) + 2, SCRATCH_CLOSE, lines[len(terms)],
                            "more lines than the polynomial has terms")
-        total = sum(c * x ** p for c, p in terms)
+        total = sum(term_values(terms, x))
         return _check_total(answer_line, total, len(lines) + 3)
 
 
