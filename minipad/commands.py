@@ -129,6 +129,7 @@ def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
 def run_sample(args) -> int:
     from .data import encode_example, prompt_text
     from .generate import generate
+    from .positions import decoding_layouts
     from .tasks import get_task
     from .tokenizer import Tokenizer
     from .tasks.base import answer_of, mark_lines
@@ -146,7 +147,8 @@ def run_sample(args) -> int:
     if len(sequence) - prompt_length > room:
         raise UserError(f"this problem needs {len(sequence)} tokens but the model holds {model.config.block_size}: "
                         f"choose a smaller one")
-    output = generate(model, [sequence[:prompt_length]], room, stop_token=tokenizer.eos_id)[0]
+    layouts = decoding_layouts(model.config, task, config.format, tokenizer, [example])
+    output = generate(model, [sequence[:prompt_length]], room, stop_token=tokenizer.eos_id, layouts=layouts)[0]
     written = tokenizer.decode(output)
     verdict = task.check(example.input, written, config.format)
     print(prompt_text(example), end="")

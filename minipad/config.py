@@ -33,6 +33,9 @@ class TrainConfig:
     n_embd: int = 64                # width of the residual stream
     block_size: int = 320           # longest sequence; 10-digit scratchpads need about 300 tokens
     position: str = "rope"          # "learned", "none" or "rope" (rotary)
+    position_ids: str = "plain"     # rotary ids: "plain" (0,1,2..), "coupled" (step line and slot), "random"
+    places: int = 0                 # digit-place embeddings for places 0..places-1 (0: none; see positions.py)
+    line_window: bool = False       # attend only to the own step line and the one before
     tie_weights: bool = True        # output head shares the token embedding
     # optimisation
     batch_size: int = 32            # sequences per step
@@ -50,6 +53,7 @@ class TrainConfig:
     eval_problems: int = 200        # held-out problems per progress evaluation
     test_problems: int = 1000       # held-out problems of the training lengths at the end
     ood_problems: int = 1000        # problems just beyond the training lengths at the end (addition: max_digits+1 and +2)
+    ood_digits: str = ""            # addition: sizes of the out-of-distribution set, e.g. "9,10,12" ("": the next two)
     # bookkeeping
     seed: int = 0                   # seeds the one random generator of the run
     out: str = ""                   # output folder; "" means runs/<task>-<format>
@@ -83,9 +87,10 @@ class TrainConfig:
             raise UserError(f"--warmup-steps ({self.warmup_steps}) must not exceed --max-steps ({self.max_steps})")
         try:
             self.model_config(1)
-            splits = ["train"] + (["ood"] if self.ood_problems and task.name == "addition" else [])
-            for split in splits:
-                options = self.task_options(split)
+            checks = [("train", self.task_options("train"))]
+            if self.ood_problems and task.name == "addition":
+                checks += [("ood", options) for options in self.ood_option_sets()]
+            for split, options in checks:
                 task.sample_problem(np.random.default_rng(0), **options)
                 self.check_fits(task, split, options)
         except ValueError as error:
@@ -101,9 +106,22 @@ class TrainConfig:
             raise UserError(f"the longest {what} take {length} tokens but --block-size is {self.block_size}: "
                             f"raise --block-size{fix}")
 
+    def ood_option_sets(self) -> list[dict]:
+        """The sampling options of each out-of-distribution set: one set by default (see task_options), or
+        one per size listed in ood_digits (one operand exactly that long, the other 1..that many digits)."""
+        if not self.ood_digits:
+            return [self.task_options("ood")]
+        try:
+            sizes = [int(part) for part in self.ood_digits.split(",")]
+        except ValueError:
+            raise ValueError(f"--ood-digits takes sizes separated by commas, such as 9,10,12; "
+                             f"got {self.ood_digits!r}") from None
+        return [split_options(get_task(self.task), "ood", longest=size) for size in sizes]
+
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size=vocab_size, n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
-                         block_size=self.block_size, position=self.position, tie_weights=self.tie_weights)
+                         block_size=self.block_size, position=self.position, tie_weights=self.tie_weights,
+                         position_ids=self.position_ids, places=self.places, line_window=self.line_window)
 
     def task_options(self, split: str) -> dict:
         """Sampling options of a split. Addition: train and test use the training digit range; "ood" the

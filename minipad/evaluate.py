@@ -20,13 +20,14 @@ from .data import encode_example, prompt_text
 from .generate import generate
 from .table import format_table
 from .tasks import Example, Task
-from .tasks.base import VERDICT_KINDS, answer_of
+from .positions import decoding_layouts
+from .tasks.base import SCRATCH_OPEN, VERDICT_KINDS, answer_of
 from .tokenizer import Tokenizer
 
 ERROR_KINDS = tuple(kind for kind in VERDICT_KINDS if kind != "correct")
 
 
-def decode_answers(model, task: Task, examples: list[Example]) -> list[str]:
+def decode_answers(model, task: Task, examples: list[Example], fmt: str | None = None) -> list[str]:
     """The text the model writes after each example's prompt (greedy, with the key/value cache).
 
     generate batches the prompts by length itself; each row may write a little more than its target
@@ -35,7 +36,10 @@ def decode_answers(model, task: Task, examples: list[Example]) -> list[str]:
     tokenizer = Tokenizer(task.spaced_digits)
     prompts = [tokenizer.encode(prompt_text(example)) for example in examples]
     longest_target = max(len(encode_example(tokenizer, e)[0]) - len(p) for e, p in zip(examples, prompts))
-    outputs = generate(model, prompts, longest_target + 8, stop_token=tokenizer.eos_id)
+    if fmt is None and examples:  # the format the examples are written in
+        fmt = "scratchpad" if examples[0].target.startswith(SCRATCH_OPEN) else "direct"
+    layouts = decoding_layouts(model.config, task, fmt, tokenizer, examples)
+    outputs = generate(model, prompts, longest_target + 8, stop_token=tokenizer.eos_id, layouts=layouts)
     return [tokenizer.decode(output) for output in outputs]
 
 
@@ -73,7 +77,7 @@ def evaluate(model, task: Task, fmt: str, test: list[Example], ood: list[Example
     for split, examples in groups.items():
         if not examples:
             continue
-        records = score(task, fmt, examples, decode_answers(model, task, examples))
+        records = score(task, fmt, examples, decode_answers(model, task, examples, fmt))
         report["splits"][split] = summarise(records)
         all_records += records
     for length in sorted({record["length"] for record in all_records}):
@@ -83,7 +87,7 @@ def evaluate(model, task: Task, fmt: str, test: list[Example], ood: list[Example
 
 def quick_accuracy(model, task: Task, fmt: str, examples: list[Example]) -> float:
     """Answer accuracy alone, for progress reports during training."""
-    written = decode_answers(model, task, examples)
+    written = decode_answers(model, task, examples, fmt)
     return float(np.mean([answer_of(text) == example.answer for example, text in zip(examples, written)]))
 
 

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from .model import TokenLayout
 from .nn import head_forward, layernorm_forward, linear_forward, merge_heads, mlp_forward, rope_forward, split_heads
 
 DEFAULT_BATCH_SIZE = 512  # rows decoded together: large enough that the per-step Python work is amortised
@@ -37,6 +38,7 @@ class KVCache:
         self.start = np.zeros(batch_size, np.int64) if start is None else np.asarray(start, np.int64)
         if self.start.shape != (batch_size,):
             raise ValueError(f"start must hold one column per row, shape ({batch_size},), got {self.start.shape}")
+        self.lines = np.zeros((batch_size, max_length), np.int64)  # step line of each column (line window)
         self.length = 0
 
     @property
@@ -48,6 +50,7 @@ class KVCache:
         self.keys = [k[rows] for k in self.keys]
         self.values = [v[rows] for v in self.values]
         self.start = self.start[rows]
+        self.lines = self.lines[rows]
 
 
 def _cached_attention(q, k, v, cache, layer, visible_bias):
@@ -71,11 +74,13 @@ def _cached_attention(q, k, v, cache, layer, visible_bias):
     return y
 
 
-def forward_step(model, ids, cache):
+def forward_step(model, ids, cache, layout=None):
     """Run the next Tn columns ids (B,Tn) through the model, reading and extending cache.
 
-    Returns logits (B,Tn,V), equal to GPT.forward's at those positions. The layers are those of
-    block_forward (nn/block.py); only attention differs, reading the cache instead of recomputing.
+    layout: a TokenLayout of (B,Tn) arrays for the new columns (padding columns: any value), or None for
+    plain positions counted from each row's start. Returns logits (B,Tn,V), equal to GPT.forward's at
+    those positions. The layers are those of block_forward (nn/block.py); only attention differs, reading
+    the cache instead of recomputing.
     """
     ids = np.asarray(ids)
     config, params = model.config, model.params
@@ -84,21 +89,29 @@ def forward_step(model, ids, cache):
     if last > cache.max_length:
         raise ValueError(f"the cache holds {cache.max_length} columns; {last} needed")
     columns = np.arange(first, last)  # (Tn,)
-    positions = columns[None, :] - cache.start[:, None]  # (B,Tn), negative on left padding
-    if positions.max() >= config.block_size:
-        raise ValueError(f"position {positions.max()} is beyond block_size={config.block_size}")
-    positions = np.maximum(positions, 0)  # padding gets position 0; no real query ever sees it
+    counted = columns[None, :] - cache.start[:, None]  # (B,Tn), negative on left padding
+    if counted.max() >= config.block_size:
+        raise ValueError(f"position {counted.max()} is beyond block_size={config.block_size}")
+    layout = layout or TokenLayout()
+    model.check_layout((B, Tn), layout)
+    positions = np.maximum(counted, 0) if layout.positions is None else layout.positions  # (B,Tn)
+    # padding gets position 0 (or whatever layout says); no real query ever sees it
     # Query column i of row b sees key column j when start[b] <= j <= i. A padding query sees itself only,
     # so that no row of scores is all -inf.
     key_columns = np.arange(last)[None, None, :]  # (1,1,L)
     query_columns = columns[None, :, None]  # (1,Tn,1)
     visible = (key_columns >= cache.start[:, None, None]) & (key_columns <= query_columns)
+    if config.line_window:  # and only keys of the query's own step line or the line before
+        cache.lines[:, first:last] = layout.lines
+        visible &= cache.lines[:, None, :last] >= layout.lines[:, :, None] - 1
     visible |= key_columns == query_columns  # (B,Tn,L)
     visible_bias = np.where(visible, 0.0, -np.inf).astype(model.dtype)[:, None]  # (B,1,Tn,L)
 
     x = params["wte.weight"][ids]  # (B,Tn,C)
     if config.position == "learned":
         x = x + params["wpe.weight"][positions]
+    if config.places:
+        x = x + params["wplace.weight"][layout.places]
     rope = model.rope(positions)  # (cos, sin) each (B,Tn,HS/2), or None
     if rope is not None:
         rope = (rope[0][:, None], rope[1][:, None])  # (B,1,Tn,HS/2), the same for every head
@@ -123,22 +136,47 @@ def forward_step(model, ids, cache):
     return logits
 
 
-def _generate_batch(model, prompts, max_new_tokens, stop_token):
-    """Greedy decoding of one batch of prompts; returns the new tokens of each (without the stop token)."""
+def _layout_columns(model, layouts, rows, first, width, start):
+    """TokenLayout of columns first..first+width-1 of the given rows, from each row's SequenceLayout-like
+    object (lists positions, places, lines, one entry per real token); None without layouts. Padding
+    columns (before start[row]) get 0; places beyond the model's table are clamped to its last row (only
+    tokens a model wrote past any sensible length can get there)."""
+    if layouts is None:
+        return None
+    arrays = {name: np.zeros((len(rows), width), np.int64) for name in ("positions", "places", "lines")}
+    for r, row in enumerate(rows):
+        for name, array in arrays.items():
+            values = getattr(layouts[row], name)
+            begin = max(first, start[r])  # first real column of the span
+            array[r, begin - first:] = values[begin - start[r]:first + width - start[r]]
+    config = model.config
+    if config.places:
+        np.minimum(arrays["places"], config.places - 1, out=arrays["places"])
+    return TokenLayout(positions=arrays["positions"] if config.position_ids != "plain" else None,
+                       places=arrays["places"] if config.places else None,
+                       lines=arrays["lines"] if config.line_window else None)
+
+
+def _generate_batch(model, prompts, max_new_tokens, stop_token, layouts=None):
+    """Greedy decoding of one batch of prompts; returns the new tokens of each (without the stop token).
+    layouts: None, or one SequenceLayout (minipad/positions.py) per prompt, not yet fed any token."""
     lengths = np.array([len(prompt) for prompt in prompts])
     B, P = len(prompts), int(lengths.max())
     start = P - lengths  # left padding of each row
     ids = np.zeros((B, P), np.int64)
     for row, prompt in enumerate(prompts):
         ids[row, start[row]:] = prompt
+        if layouts is not None:
+            layouts[row].extend(prompt)
     budget = np.minimum(max_new_tokens, model.config.block_size - lengths)  # (B,) new tokens each row may add
     steps = int(budget.max())
     new_tokens = [[] for _ in prompts]
     if steps <= 0:
         return new_tokens
     cache = KVCache(model, B, P + steps - 1, start)
-    logits = forward_step(model, ids, cache)[:, -1]  # (B,V), predicts each row's first new token
     rows = np.arange(B)  # the prompt each batch row decodes; rows are dropped as they finish
+    layout = _layout_columns(model, layouts, rows, 0, P, start)
+    logits = forward_step(model, ids, cache, layout)[:, -1]  # (B,V), predicts each row's first new token
     done = budget <= 0  # a prompt that fills block_size gets no new token
     for step in range(steps):
         tokens = logits.argmax(axis=-1)  # (B_rows,), greedy: the most likely next token
@@ -156,12 +194,19 @@ def _generate_batch(model, prompts, max_new_tokens, stop_token):
             keep = np.flatnonzero(~done)
             rows, tokens, done = rows[keep], tokens[keep], done[keep]
             cache.keep_rows(keep)
-        logits = forward_step(model, tokens[:, None], cache)[:, 0]
+        if layouts is not None:
+            for row, token in zip(rows, tokens):
+                layouts[row].extend([token])
+        layout = _layout_columns(model, layouts, rows, P + step, 1, start[rows])
+        logits = forward_step(model, tokens[:, None], cache, layout)[:, 0]
     return new_tokens
 
 
-def generate(model, prompts, max_new_tokens, stop_token=None, batch_size=DEFAULT_BATCH_SIZE):
+def generate(model, prompts, max_new_tokens, stop_token=None, batch_size=DEFAULT_BATCH_SIZE, layouts=None):
     """Greedy decoding: for each prompt (a list of token ids), the list of new tokens it generated.
+
+    layouts: None for plain positions, or one fresh SequenceLayout per prompt (minipad/positions.py):
+    it reads the prompt and every written token and gives the model their positions, places and lines.
 
     A row stops at stop_token (not included in its result), after max_new_tokens, or when prompt plus new
     tokens fill block_size. Prompts are decoded batch_size at a time, sorted by length so that a batch
@@ -178,7 +223,9 @@ def generate(model, prompts, max_new_tokens, stop_token=None, batch_size=DEFAULT
     results = [None] * len(prompts)
     for first in range(0, len(order), batch_size):
         indices = order[first:first + batch_size]
-        batch_results = _generate_batch(model, [prompts[i] for i in indices], max_new_tokens, stop_token)
+        batch_layouts = None if layouts is None else [layouts[i] for i in indices]
+        batch_results = _generate_batch(model, [prompts[i] for i in indices], max_new_tokens, stop_token,
+                                        batch_layouts)
         for index, tokens in zip(indices, batch_results):
             results[index] = tokens
     return results

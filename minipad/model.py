@@ -1,6 +1,7 @@
 """A decoder-only Transformer (GPT-2 shape) built from the layer pairs in minipad.nn.
 
     x      = wte[ids] (+ wpe[positions] with learned positions)           (B,T,C)
+             (+ wplace[places] with digit-place embeddings)
     x      = block(x) for each of n_layer blocks                          (B,T,C)
     logits = ln_f(x) @ head^T, head = wte when the weights are tied       (B,T,V)
 
@@ -13,6 +14,7 @@ Importing this module calls keep_freed_memory() once: see there why a step is a 
 import ctypes
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,6 +25,7 @@ from .nn import (
 )
 
 POSITION_SCHEMES = ("learned", "none", "rope")
+POSITION_IDS = ("plain", "coupled", "random")
 DTYPES = ("float32", "float64")
 INIT_STD = 0.02  # GPT-2's initial standard deviation of weights and embeddings
 
@@ -37,6 +40,10 @@ class GPTConfig:
     position: str = "learned"  # how positions are told: "learned" (absolute, wpe), "none", "rope" (rotary)
     tie_weights: bool = True  # the output head reuses the token embedding wte; else its own head.weight
     dtype: str = "float32"  # "float32" for training and decoding, "float64" for gradient checks
+    # How the model is told where a token is (minipad/positions.py computes the ids from the task's layout):
+    position_ids: str = "plain"  # "plain" 0,1,2..; "coupled" from the token's step line and slot; "random"
+    places: int = 0  # digit-place embeddings wplace (places,C) for place ids 0..places-1; 0 means none
+    line_window: bool = False  # a token attends only to its own step line and the one before
 
     def __post_init__(self):
         for name in ("vocab_size", "n_layer", "n_head", "n_embd", "block_size"):
@@ -57,11 +64,43 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.dtype must be one of {DTYPES}, got {self.dtype!r}")
         if not isinstance(self.tie_weights, bool):
             raise ValueError(f"GPTConfig.tie_weights must be True or False, got {self.tie_weights!r}")
+        if self.position_ids not in POSITION_IDS:
+            raise ValueError(f"GPTConfig.position_ids must be one of {POSITION_IDS}, got {self.position_ids!r}")
+        if self.position_ids != "plain" and self.position != "rope":
+            raise ValueError(f"position_ids={self.position_ids!r} needs rotary positions (position='rope'): "
+                             f"a learned table has only block_size rows")
+        if isinstance(self.places, bool) or not isinstance(self.places, (int, np.integer)) or self.places < 0 \
+                or self.places == 1:
+            raise ValueError(f"GPTConfig.places must be 0 (none) or at least 2, got {self.places!r}")
+        if not isinstance(self.line_window, bool):
+            raise ValueError(f"GPTConfig.line_window must be True or False, got {self.line_window!r}")
 
     @property
     def head_size(self):
         """HS, channels per attention head."""
         return self.n_embd // self.n_head
+
+
+class TokenLayout(NamedTuple):
+    """Where each token of a (B,T) batch sits, beyond its order (minipad/positions.py computes these).
+
+    positions: (B,T) ints for rotary or learned positions (default: 0, 1, 2, ... in every row);
+    places:    (B,T) digit-place ids for wplace, 0 for a token that is not a digit (needed if config.places);
+    lines:     (B,T) step line of each token (needed if config.line_window): a query sees keys of its own
+               line and of the line before, never later ones.
+    """
+    positions: np.ndarray | None = None
+    places: np.ndarray | None = None
+    lines: np.ndarray | None = None
+
+
+def line_window_bias(lines, dtype):
+    """(B,T) step lines -> (B,1,T,T) additive attention bias: 0 where key j may be seen by query i
+    (j <= i and lines[j] >= lines[i] - 1), -inf elsewhere. Every query sees at least itself."""
+    T = lines.shape[1]
+    query, key = lines[:, :, None], lines[:, None, :]  # (B,T,1), (B,1,T)
+    visible = (key >= query - 1) & np.tri(T, dtype=bool)  # (B,T,T)
+    return np.where(visible, 0.0, -np.inf).astype(dtype)[:, None]
 
 
 class GPT:
@@ -98,6 +137,8 @@ class GPT:
         params = {"wte.weight": normal((V, C))}
         if config.position == "learned":
             params["wpe.weight"] = normal((config.block_size, C))
+        if config.places:
+            params["wplace.weight"] = normal((config.places, C))
         for layer in range(config.n_layer):
             prefix = f"h.{layer}."
             params[prefix + "ln1.gain"] = np.ones(C, self.dtype)
@@ -121,7 +162,7 @@ class GPT:
     def decay_names(self):
         """Names of the parameters that get weight decay by default: the matrices of linear layers, including
         an untied head. Not biases, not LayerNorm gains, not embeddings."""
-        return {name for name in self.params if name.endswith(".weight") and not name.startswith(("wte.", "wpe."))}
+        return {name for name in self.params if name.endswith(".weight") and not name.startswith(("wte.", "wpe.", "wplace."))}
 
     def num_params(self):
         """Number of scalar parameters (a tied head counts once)."""
@@ -135,8 +176,9 @@ class GPT:
         """(V,C) matrix of the output head: the token embedding when tied."""
         return self.params["wte.weight" if self.config.tie_weights else "head.weight"]
 
-    def check_inputs(self, ids, targets=None, loss_mask=None):
-        """Raise ValueError with a clear message unless ids (and targets, loss_mask) are valid (B,T) arrays."""
+    def check_inputs(self, ids, targets=None, loss_mask=None, layout=None):
+        """Raise ValueError with a clear message unless ids (and targets, loss_mask, layout) are valid (B,T)
+        arrays; returns ids as an array."""
         ids = np.asarray(ids)
         if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f"ids must be a (B,T) array of integers, got shape {ids.shape} of {ids.dtype}")
@@ -153,7 +195,29 @@ class GPT:
             counted_targets = targets[np.asarray(loss_mask) != 0]
             if counted_targets.size and (counted_targets.min() < 0 or counted_targets.max() >= self.config.vocab_size):
                 raise ValueError(f"targets at counted positions must lie in [0, {self.config.vocab_size})")
+        self.check_layout(ids.shape, layout)
         return ids
+
+    def check_layout(self, shape, layout):
+        """ValueError unless layout (a TokenLayout or None) holds what this model needs, in shape (B,T)."""
+        layout = layout or TokenLayout()
+        if not isinstance(layout, TokenLayout):
+            raise ValueError(f"layout must be a TokenLayout, got {type(layout).__name__}")
+        needed = {"places": bool(self.config.places), "lines": self.config.line_window}
+        for name, array in layout._asdict().items():
+            if array is None:
+                if needed.get(name):
+                    raise ValueError(f"this model needs layout.{name} (see minipad/positions.py)")
+                continue
+            if np.shape(array) != shape or not np.issubdtype(np.asarray(array).dtype, np.integer):
+                raise ValueError(f"layout.{name} must be a {shape} array of integers, got {np.shape(array)}")
+        if layout.places is not None and self.config.places and np.size(layout.places) and (
+                layout.places.min() < 0 or layout.places.max() >= self.config.places):
+            raise ValueError(f"place ids must lie in [0, {self.config.places}), got {layout.places.max()}: "
+                             f"numbers this long are beyond the model's place embeddings")
+        if layout.positions is not None and self.config.position == "learned" and np.size(layout.positions) and (
+                layout.positions.min() < 0 or layout.positions.max() >= self.config.block_size):
+            raise ValueError(f"learned positions must lie in [0, {self.config.block_size})")
 
     def rope(self, positions):
         """(cos, sin) tables for the given positions (T,) or (B,T), or None unless position == "rope"."""
@@ -161,54 +225,63 @@ class GPT:
             return None
         return rope_tables(positions, self.config.head_size, self.dtype)
 
-    def _forward(self, ids):
+    def _forward(self, ids, layout=None):
         """ids (B,T) -> logits (B,T,V) and everything the backward needs."""
         B, T = ids.shape
-        positions = np.arange(T)
+        layout = layout or TokenLayout()
+        positions = np.arange(T) if layout.positions is None else layout.positions  # (T,) or (B,T)
         x, wte_cache = embedding_forward(ids, self.params["wte.weight"])  # (B,T,C)
-        wpe_cache = None
+        wpe_cache = wplace_cache = None
         if self.config.position == "learned":
-            position_embedding, wpe_cache = embedding_forward(positions, self.params["wpe.weight"])  # (T,C)
+            position_embedding, wpe_cache = embedding_forward(positions, self.params["wpe.weight"])  # (T,C)|(B,T,C)
             x = x + position_embedding  # (B,T,C)
+        if self.config.places:
+            place_embedding, wplace_cache = embedding_forward(layout.places, self.params["wplace.weight"])
+            x = x + place_embedding  # (B,T,C)
         rope = self.rope(positions)
+        bias = line_window_bias(layout.lines, self.dtype) if self.config.line_window else None  # (B,1,T,T)
         block_caches = []
         for layer in range(self.config.n_layer):
-            x, block_cache = block_forward(x, self.block_params(layer), self.config.n_head, rope)
+            x, block_cache = block_forward(x, self.block_params(layer), self.config.n_head, rope, bias)
             block_caches.append(block_cache)
         x, ln_f_cache = layernorm_forward(x, self.params["ln_f.gain"], self.params["ln_f.bias"])
         logits, head_cache = head_forward(x, self.head_weight())  # (B,T,V)
-        return logits, (wte_cache, wpe_cache, block_caches, ln_f_cache, head_cache)
+        return logits, (wte_cache, wpe_cache, wplace_cache, block_caches, ln_f_cache, head_cache)
 
-    def forward(self, ids, return_cache=False):
+    def forward(self, ids, return_cache=False, layout=None):
         """ids (B,T) ints -> logits (B,T,V); with return_cache=True, (logits, cache).
+
+        layout: a TokenLayout (positions, places, lines), or None for plain positions 0..T-1.
 
         cache["attention"][layer] is that block's attention weights (B,NH,T,T), each row summing to 1.
         """
-        ids = self.check_inputs(ids)
-        logits, cache = self._forward(ids)
+        ids = self.check_inputs(ids, layout=layout)
+        logits, cache = self._forward(ids, layout)
         if not return_cache:
             return logits
-        block_caches = cache[2]
+        block_caches = cache[3]
         attention = [attention_probabilities(block_cache[2]) for block_cache in block_caches]
         return logits, {"attention": attention, "backward": cache}
 
-    def loss(self, ids, targets, loss_mask):
+    def loss(self, ids, targets, loss_mask, layout=None):
         """Mean cross-entropy over the positions where loss_mask is non-zero (a float; 0.0 if there are none)."""
-        ids = self.check_inputs(ids, targets, loss_mask)
-        logits, _ = self._forward(ids)
+        ids = self.check_inputs(ids, targets, loss_mask, layout)
+        logits, _ = self._forward(ids, layout)
         loss, _ = cross_entropy_forward(logits, targets, loss_mask)
         return loss
 
-    def loss_and_grads(self, ids, targets, loss_mask, normalizer=None):
+    def loss_and_grads(self, ids, targets, loss_mask, normalizer=None, layout=None):
         """Forward and backward on one batch: (loss, grads), grads keyed like params, freshly allocated.
 
         ids, targets (B,T) ints; loss_mask (B,T) of 0/1 (bool or float): which targets count.
         normalizer: divide the summed loss by this instead of the number of counted targets. When a batch is
         split into parts, passing the whole batch's count to each part makes the parts' gradients sum to the
         whole batch's gradients (and their losses to its loss).
+        layout: a TokenLayout, or None for plain positions (see forward).
         """
-        ids = self.check_inputs(ids, targets, loss_mask)
-        logits, (wte_cache, wpe_cache, block_caches, ln_f_cache, head_cache) = self._forward(ids)
+        ids = self.check_inputs(ids, targets, loss_mask, layout)
+        logits, (wte_cache, wpe_cache, wplace_cache, block_caches, ln_f_cache, head_cache) = self._forward(
+            ids, layout)
         loss, loss_cache = cross_entropy_forward(logits, targets, loss_mask, normalizer)
         grads = {}
         dlogits, _ = cross_entropy_backward(1.0, loss_cache)  # (B,T,V)
@@ -223,10 +296,16 @@ class GPT:
             # forward was: x = block(x)
             dx, block_grads = block_backward(dx, block_caches[layer])
             grads.update({f"h.{layer}.{name}": g for name, g in block_grads.items()})
+        if wplace_cache is not None:
+            # forward was: x = x + wplace[places], one row per token
+            _, wplace_grads = embedding_backward(dx, wplace_cache)
+            grads["wplace.weight"] = wplace_grads["weight"]
         if wpe_cache is not None:
-            # forward was: x = x + position_embedding, the (T,C) embedding broadcast over the batch
-            B = dx.shape[0]
-            dposition = (np.ones(B, dx.dtype) @ dx.reshape(B, -1)).reshape(dx.shape[1:])  # (T,C)
+            # forward was: x = x + position_embedding, (T,C) broadcast over the batch, or one (B,T,C) row each
+            dposition = dx
+            if wpe_cache[0].ndim == 1:
+                B = dx.shape[0]
+                dposition = (np.ones(B, dx.dtype) @ dx.reshape(B, -1)).reshape(dx.shape[1:])  # (T,C)
             _, wpe_grads = embedding_backward(dposition, wpe_cache)
             grads["wpe.weight"] = wpe_grads["weight"]
         # forward was: x = wte[ids]

@@ -58,9 +58,9 @@ class DataParallel:
         self.n_threads = n_threads
         self._executor = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="minipad-data-parallel")
 
-    def loss_and_grads(self, ids, targets, loss_mask):
+    def loss_and_grads(self, ids, targets, loss_mask, layout=None):
         """ids, targets, loss_mask (B,T) -> (loss, grads), as one call of model.loss_and_grads would give."""
-        return _split_loss_and_grads(self.model, ids, targets, loss_mask, self.n_threads, self._executor)
+        return _split_loss_and_grads(self.model, ids, targets, loss_mask, self.n_threads, self._executor, layout)
 
     def close(self) -> None:
         """Stop the worker threads."""
@@ -73,18 +73,23 @@ class DataParallel:
         self.close()
 
 
-def _split_loss_and_grads(model, ids, targets, loss_mask, n_parts, executor):
+def _split_loss_and_grads(model, ids, targets, loss_mask, n_parts, executor, layout=None):
     """Split the batch rows into up to n_parts contiguous parts (see split_batch); run each part with the
-    whole batch's count of counted tokens as its normalizer; sum losses and gradients in part order."""
-    ids = model.check_inputs(ids, targets, loss_mask)  # fail here, not inside a worker thread
+    whole batch's count of counted tokens as its normalizer; sum losses and gradients in part order.
+    layout: None or a TokenLayout of (B,T) arrays, split by rows like the batch."""
+    ids = model.check_inputs(ids, targets, loss_mask, layout)  # fail here, not inside a worker thread
     targets, loss_mask = np.asarray(targets), np.asarray(loss_mask)
     # The same count the loss uses for the whole batch: the sum of the mask, in the model's dtype.
     count = float(np.asarray(loss_mask, dtype=model.dtype).sum())
     parts = split_batch(ids.shape[0], n_parts)
     if len(parts) == 1:
-        return model.loss_and_grads(ids, targets, loss_mask)
-    futures = [executor.submit(model.loss_and_grads, ids[rows], targets[rows], loss_mask[rows], count)
-               for rows in parts]
+        return model.loss_and_grads(ids, targets, loss_mask, layout=layout)
+
+    def rows_of(rows):
+        return None if layout is None else type(layout)(*(None if a is None else a[rows] for a in layout))
+
+    futures = [executor.submit(model.loss_and_grads, ids[rows], targets[rows], loss_mask[rows], count,
+                               rows_of(rows)) for rows in parts]
     results = [future.result() for future in futures]
     loss, grads = results[0]
     for part_loss, part_grads in results[1:]:
@@ -98,7 +103,7 @@ _shared_executors: dict[int, ThreadPoolExecutor] = {}
 _shared_lock = threading.Lock()
 
 
-def parallel_loss_and_grads(model, ids, targets, loss_mask, n_threads: int = 2):
+def parallel_loss_and_grads(model, ids, targets, loss_mask, n_threads: int = 2, layout=None):
     """One-call form of DataParallel(model, n_threads).loss_and_grads(ids, targets, loss_mask).
 
     The worker threads are shared by all calls with the same n_threads and kept until the program ends.
@@ -110,4 +115,4 @@ def parallel_loss_and_grads(model, ids, targets, loss_mask, n_threads: int = 2):
         if executor is None:
             executor = _shared_executors[n_threads] = ThreadPoolExecutor(
                 max_workers=n_threads, thread_name_prefix="minipad-data-parallel")
-    return _split_loss_and_grads(model, ids, targets, loss_mask, n_threads, executor)
+    return _split_loss_and_grads(model, ids, targets, loss_mask, n_threads, executor, layout)

@@ -37,6 +37,7 @@ from .model import GPT, GPTConfig
 from .optim import AdamW, clip_grad_norm, lr_at
 from .parallel import parallel_loss_and_grads
 from .plot import line_plot
+from .positions import training_layout
 from .tasks import get_task
 from .tokenizer import VOCABULARY, Tokenizer
 
@@ -196,7 +197,9 @@ def train(config: TrainConfig, resume: bool = False, overrides: dict | None = No
             examples = [task.render(sample_problem(task, "train", rng, **train_options), config.format)
                         for _ in range(config.batch_size)]
             batch = make_batch(tokenizer, examples)
-            loss, grads = parallel_loss_and_grads(model, batch.ids, batch.targets, batch.mask, config.threads)
+            layout = training_layout(model.config, task, config.format, tokenizer, examples, batch, rng)
+            loss, grads = parallel_loss_and_grads(model, batch.ids, batch.targets, batch.mask, config.threads,
+                                                  layout)
             if not math.isfinite(loss):
                 kept = (f"the last good checkpoint {checkpoint_path(config)} is intact"
                         if os.path.exists(checkpoint_path(config)) else "no checkpoint had been saved yet")
@@ -268,8 +271,10 @@ def run_evaluation(model: GPT, config: TrainConfig, task, test_problems: int | N
                            **config.task_options("test")) if test_n else []
     ood = []
     if ood_n and task.name == "addition":
-        ood = sample_examples(task, "ood", ood_n, config.format, split_rng(config.seed, "ood"),
-                              **config.task_options("ood"))
+        option_sets = config.ood_option_sets()
+        rng = split_rng(config.seed, "ood")
+        for options in option_sets:   # ood_n problems in all, shared among the sizes
+            ood += sample_examples(task, "ood", ood_n // len(option_sets), config.format, rng, **options)
     return evaluate(model, task, config.format, test, ood)
 
 

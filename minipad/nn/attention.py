@@ -40,8 +40,11 @@ def merge_heads(y):
     return y.transpose(0, 2, 1, 3).reshape(B, T, NH * HS)
 
 
-def attention_forward(qkv, n_head, rope=None):
+def attention_forward(qkv, n_head, rope=None, bias=None):
     """qkv (B,T,3C) -> out (B,T,C). rope: None or (cos, sin) from rope_tables, (T,HS/2) or (B,T,HS/2).
+
+    bias: None for the causal mask, or an additive (B,1,T,T) mask to use instead (0 where a query may see a
+    key, -inf elsewhere; it must hide later keys and leave every query at least itself).
 
     Cache: the scaled and rotated q, k; v; e = exp(scores - rowmax) (B,NH,T,T); rowsum (B,NH,T,1); y.
     """
@@ -56,7 +59,7 @@ def attention_forward(qkv, n_head, rope=None):
         k, _ = rope_forward(k, cos, sin)
     q *= 1.0 / math.sqrt(HS)  # scale q (T,HS) rather than the scores (T,T); a Python float keeps float32
     scores = q @ k.swapaxes(-1, -2)  # (B,NH,T,T)
-    scores += causal_bias(T, scores.dtype)
+    scores += causal_bias(T, scores.dtype) if bias is None else bias
     scores -= scores.max(axis=-1, keepdims=True)
     e = np.exp(scores, out=scores)  # (B,NH,T,T), e = att * rowsum
     # row sums as a product with a ones vector: about 4 times faster than e.sum(axis=-1) here

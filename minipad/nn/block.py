@@ -15,15 +15,16 @@ BLOCK_PARAM_NAMES = (
 )
 
 
-def block_forward(x, params, n_head, rope=None):
+def block_forward(x, params, n_head, rope=None, bias=None):
     """x (B,T,C) -> out (B,T,C). params: the block's arrays keyed by BLOCK_PARAM_NAMES.
 
     rope: None, or (cos, sin) tables to rotate queries and keys (see attention_forward).
+    bias: None (causal attention), or a (B,1,T,T) additive attention mask (see attention_forward).
     Cache: the caches of the layers inside.
     """
     normed, ln1_cache = layernorm_forward(x, params["ln1.gain"], params["ln1.bias"])  # (B,T,C)
     qkv, qkv_cache = linear_forward(normed, params["attn.qkv.weight"], params["attn.qkv.bias"])  # (B,T,3C)
-    attended, attn_cache = attention_forward(qkv, n_head, rope)  # (B,T,C)
+    attended, attn_cache = attention_forward(qkv, n_head, rope, bias)  # (B,T,C)
     projected, proj_cache = linear_forward(attended, params["attn.proj.weight"], params["attn.proj.bias"])
     x = x + projected  # (B,T,C), residual: a new array, since ln1's cache holds the old x
     normed2, ln2_cache = layernorm_forward(x, params["ln2.gain"], params["ln2.bias"])  # (B,T,C)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 
+from .addition_layout import AdditionLayout
 from .base import (
     MALFORMED, SCRATCH_CLOSE, SCRATCH_OPEN, WRONG_CARRY, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL,
     CORRECT, Example, Task, Verdict, check_format, split_scratchpad,
@@ -97,14 +98,24 @@ class Addition(Task):
             return {"min_digits": 9, "max_digits": 10}
         return {"min_digits": 1, "max_digits": 8}
 
-    def sample_problem(self, rng, min_digits: int = 1, max_digits: int = 8) -> tuple[int, int]:
+    def sample_problem(self, rng, min_digits: int = 1, max_digits: int = 8,
+                       longest: int | None = None) -> tuple[int, int]:
+        """Each operand's digit count uniform in [min_digits, max_digits]; or, with ``longest``, one operand
+        (either, equally likely) has exactly ``longest`` digits and the other 1..longest."""
+        if longest is not None:
+            if not 1 <= longest <= MAX_DIGITS:
+                raise ValueError(f"a sum of {longest} digits is beyond 1..{MAX_DIGITS}")
+            long_number = sample_number(rng, longest)
+            other = sample_number(rng, int(rng.integers(1, longest + 1)))
+            return (long_number, other) if rng.integers(0, 2) == 0 else (other, long_number)
         if not 1 <= min_digits <= max_digits <= MAX_DIGITS:
             raise ValueError(f"digit range {min_digits}..{max_digits} must satisfy 1 <= min <= max <= {MAX_DIGITS}")
         a_digits = int(rng.integers(min_digits, max_digits + 1))
         b_digits = int(rng.integers(min_digits, max_digits + 1))
         return sample_number(rng, a_digits), sample_number(rng, b_digits)
 
-    def longest_problem(self, min_digits: int = 1, max_digits: int = 8) -> tuple[int, int]:
+    def longest_problem(self, min_digits: int = 1, max_digits: int = 8, longest: int | None = None) -> tuple[int, int]:
+        max_digits = longest or max_digits
         largest = 10 ** max_digits - 1
         return largest, largest
 
@@ -143,6 +154,10 @@ class Addition(Task):
             if len(operand) > MAX_DIGITS:
                 raise ValueError(f"{operand!r} has more than {MAX_DIGITS} digits")
         return int(a_text), int(b_text)
+
+    def layout_reader(self, input_text: str, fmt: str) -> AdditionLayout:
+        """Digit places, step lines and slots of the sum's tokens: see minipad/tasks/addition_layout.py."""
+        return AdditionLayout.for_input(input_text, scratchpad=fmt == "scratchpad")
 
     def check(self, input_text: str, target: str, fmt: str = "scratchpad") -> Verdict:
         """Verify ``target`` against the sum in ``input_text`` step by step; the first mistake wins.

@@ -17,7 +17,7 @@ malformed with where reading failed. It never raises.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 FORMATS = ("direct", "scratchpad")
 SCRATCH_OPEN = "<scratch>"
@@ -128,6 +128,12 @@ class Task:
         """Read a problem typed by a user (lenient spacing); raise ValueError if it is not one."""
         raise NotImplementedError
 
+    def layout_reader(self, input_text: str, fmt: str):
+        """A LayoutReader for one sequence (the prompt of ``input_text`` then a target in ``fmt``), telling
+        the digit place, step line and slot of every token; None (the default) when the task does not say,
+        and the model then sees plain positions only."""
+        return None
+
 
 def mark_lines(written: str, verdict) -> str:
     """The written text with the first wrong line marked and what was expected shown under it."""
@@ -153,3 +159,30 @@ def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     return fmt
+
+
+class TokenSpot(NamedTuple):
+    """Where one token sits in the structure of its text, as a task reads it (see Task.layout_reader).
+
+    place: the digit's place in its number, counted from the units digit (1 = units, 2 = tens, ...);
+           0 for a token that is not a digit of a number.
+    line:  the step the token belongs to (0 = the prompt); a step line may read its own and the step before.
+    slot:  the token's column inside its step: tokens that play the same part on every step (the tens
+           digit of the first operand, say) get the same slot, whatever the numbers' lengths.
+    """
+    place: int
+    line: int
+    slot: int
+
+
+class LayoutReader:
+    """Reads a sequence token by token and says where each sits (a TokenSpot), using only what came
+    before it: the same reader serves training (on the whole text) and decoding (on the text so far).
+    Tasks that say nothing about their layout return None from Task.layout_reader.
+
+    line_stride: more than the largest slot; a coupled position is line * line_stride + slot."""
+
+    line_stride: int = 1
+
+    def read(self, token: str) -> TokenSpot:
+        raise NotImplementedError
