@@ -160,6 +160,8 @@ COMMANDS = {
                _lazy("minipad.commands", "add_sample_arguments"), _lazy("minipad.commands", "run_sample")),
     "compare": ("train the direct and the scratchpad model under one budget and compare them",
                 _lazy("minipad.commands", "add_compare_arguments"), _lazy("minipad.commands", "run_compare")),
+    "lengths": ("train position schemes on short sums and test them on longer ones: one table",
+                _lazy("minipad.lengths", "add_arguments"), _lazy("minipad.lengths", "run")),
     "bench": ("measure training speed (ms/step, tokens/s, GFLOP/s) against this machine's matmul peak",
               _lazy("minipad.bench", "add_arguments"), _lazy("minipad.bench", "run")),
 }

@@ -95,18 +95,19 @@ def check_layer(forward, backward, inputs, params, rng, step=STEP):
     return errors
 
 
-def check_model(model, ids, targets, loss_mask, rng, max_entries=None, step=STEP):
+def check_model(model, ids, targets, loss_mask, rng, max_entries=None, step=STEP, layout=None):
     """Check model.loss_and_grads against central differences of model.loss, parameter by parameter.
 
     The model must be built with dtype="float64". max_entries: check only that many random entries of each
-    parameter (all when None). Returns {parameter name: relative error}. The parameters are restored.
+    parameter (all when None). layout: a TokenLayout for models that need one (minipad/positions.py).
+    Returns {parameter name: relative error}. The parameters are restored.
     """
     _require_float64(model.params, "parameter")
-    _, grads = model.loss_and_grads(ids, targets, loss_mask)
+    _, grads = model.loss_and_grads(ids, targets, loss_mask, layout=layout)
     errors = {}
     for name, array in model.params.items():
         indices, numeric = numerical_gradient(
-            lambda: model.loss(ids, targets, loss_mask), array, rng, max_entries, step
+            lambda: model.loss(ids, targets, loss_mask, layout), array, rng, max_entries, step
         )
         errors[name] = relative_error(grads[name].reshape(-1)[indices], numeric)
     return errors

@@ -1,0 +1,57 @@
+"""The lengths command: every scheme trained under one budget, one table, finished runs reused."""
+import json
+
+import pytest
+
+from minipad.cli import main
+from minipad.lengths import SCHEMES, cell, lengths_table
+
+TINY = ["--max-digits", "2", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--batch-size", "8",
+        "--warmup-steps", "2", "--max-steps", "6", "--eval-every", "6", "--eval-problems", "4",
+        "--test-problems", "6", "--problems-per-size", "3", "--threads", "1", "--seeds", "0,1", "--sizes", "3,4"]
+
+
+def run(capsys, *argv):
+    try:
+        status = main([str(word) for word in argv])
+    except SystemExit as exit_:
+        status = exit_.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_one_table_with_every_scheme_and_size_then_finished_runs_are_reused(tmp_path, capsys):
+    schemes = "direct,coupled+places+window"
+    status, out, _ = run(capsys, "lengths", *TINY, "--schemes", schemes, "--out", tmp_path)
+    assert status == 0
+    header = next(line for line in out.splitlines() if line.startswith("scheme"))
+    for column in ("1-2 answer", "1-2 target", "3 answer", "4 target", "steps", "train min"):
+        assert column in header
+    rows = {line.split()[0]: line for line in out.splitlines() if line.split() and line.split()[0] in SCHEMES}
+    assert set(rows) == {"direct", "coupled+places+window"}
+    saved = json.loads((tmp_path / "lengths.json").read_text())
+    assert [report["step"] for report in saved["direct"]] == [6, 6]
+    assert {"3", "4"} <= set(saved["coupled+places+window"][0]["by_length"])
+    status, out, _ = run(capsys, "lengths", *TINY, "--schemes", schemes, "--out", tmp_path)
+    assert status == 0 and out.count("reusing") == 4
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--schemes", "rope,sinusoid"], "unknown scheme 'sinusoid'"),
+    (["--format", "direct"], "--format is set by each scheme"),
+    (["--seeds", "a"], "separated by commas"),
+    (["--places", "8"], "--places is set by each scheme"),
+])
+def test_bad_options_get_one_line(tmp_path, capsys, argv, says):
+    status, _, err = run(capsys, "lengths", *TINY, *argv, "--out", tmp_path)
+    assert status == 2 and says in err and err.count("\n") == 1, err
+
+
+def test_cells_show_the_median_and_the_range_over_seeds():
+    assert cell([0.9, 0.5, 0.97]) == "90.0 (50-97)"
+    assert cell([0.25]) == "25.0"
+    summary = lambda accuracy: {"answer_accuracy": accuracy, "target_accuracy": accuracy / 2}
+    report = lambda accuracy: {"splits": {"test": summary(1.0)}, "by_length": {"9": summary(accuracy)},
+                               "step": 10, "train_minutes": 0.5}
+    table = lengths_table({"places": [report(0.5), report(0.7), report(0.6)]}, [9], "1-8")
+    assert "60.0 (50-70)" in table and "30.0 (25-35)" in table
