@@ -95,6 +95,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help="held-out problems of the training lengths (default: the run's test_problems)")
     parser.add_argument("--ood-problems", type=non_negative_int, default=None,
                         help="problems just beyond the training lengths (default: the run's ood_problems)")
+    parser.add_argument("--ood-digits", default=None,
+                        help="addition: sizes of the out-of-distribution problems, e.g. 9,10,12,16,20 (one operand "
+                             "exactly that long, the other 1..that many digits; default: the run's)")
 
 
 def run_eval(args) -> int:
@@ -107,6 +110,10 @@ def run_eval(args) -> int:
     if not os.access(os.path.dirname(output), os.W_OK):
         raise UserError(f"cannot write {output}: the folder is not writable")
     task = get_task(config.task)
+    if args.ood_digits is not None:
+        config.ood_digits = args.ood_digits
+        config.block_size = model.config.block_size
+        config.validate()   # the sizes must be readable and fit the model's block size
     started = time.perf_counter()
     report = run_evaluation(model, config, task, args.test_problems, args.ood_problems)
     report.update(step=meta["step"], eval_seconds=time.perf_counter() - started)

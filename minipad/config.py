@@ -36,6 +36,7 @@ class TrainConfig:
     position_ids: str = "plain"     # rotary ids: "plain" (0,1,2..), "coupled" (step line and slot), "random"
     places: int = 0                 # digit-place embeddings for places 0..places-1 (0: none; see positions.py)
     line_window: bool = False       # attend only to the own step line and the one before
+    roles: int = 0                  # role embeddings for role ids 0..roles-1 (0: none; see positions.py)
     tie_weights: bool = True        # output head shares the token embedding
     # optimisation
     batch_size: int = 32            # sequences per step
@@ -121,7 +122,8 @@ class TrainConfig:
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size=vocab_size, n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
                          block_size=self.block_size, position=self.position, tie_weights=self.tie_weights,
-                         position_ids=self.position_ids, places=self.places, line_window=self.line_window)
+                         position_ids=self.position_ids, places=self.places, line_window=self.line_window,
+                         roles=self.roles)
 
     def task_options(self, split: str) -> dict:
         """Sampling options of a split. Addition: train and test use the training digit range; "ood" the

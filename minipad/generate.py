@@ -112,6 +112,8 @@ def forward_step(model, ids, cache, layout=None):
         x = x + params["wpe.weight"][positions]
     if config.places:
         x = x + params["wplace.weight"][layout.places]
+    if config.roles:
+        x = x + params["wrole.weight"][layout.roles]
     rope = model.rope(positions)  # (cos, sin) each (B,Tn,HS/2), or None
     if rope is not None:
         rope = (rope[0][:, None], rope[1][:, None])  # (B,1,Tn,HS/2), the same for every head
@@ -143,7 +145,7 @@ def _layout_columns(model, layouts, rows, first, width, start):
     tokens a model wrote past any sensible length can get there)."""
     if layouts is None:
         return None
-    arrays = {name: np.zeros((len(rows), width), np.int64) for name in ("positions", "places", "lines")}
+    arrays = {name: np.zeros((len(rows), width), np.int64) for name in TokenLayout._fields}
     for r, row in enumerate(rows):
         for name, array in arrays.items():
             values = getattr(layouts[row], name)
@@ -154,7 +156,8 @@ def _layout_columns(model, layouts, rows, first, width, start):
         np.minimum(arrays["places"], config.places - 1, out=arrays["places"])
     return TokenLayout(positions=arrays["positions"] if config.position_ids != "plain" else None,
                        places=arrays["places"] if config.places else None,
-                       lines=arrays["lines"] if config.line_window else None)
+                       lines=arrays["lines"] if config.line_window else None,
+                       roles=arrays["roles"] if config.roles else None)
 
 
 def _generate_batch(model, prompts, max_new_tokens, stop_token, layouts=None):

@@ -38,6 +38,9 @@ SCHEMES = {
     "coupled+places": ("scratchpad", dict(position="rope", position_ids="coupled", places=33)),
     "coupled+places+window": ("scratchpad", dict(position="rope", position_ids="coupled", places=33,
                                                   line_window=True)),
+    "coupled+places+roles": ("scratchpad", dict(position="rope", position_ids="coupled", places=33, roles=8)),
+    "coupled+places+roles+window": ("scratchpad", dict(position="rope", position_ids="coupled", places=33,
+                                                        roles=8, line_window=True)),
 }
 DEFAULT_SCHEMES = ("direct", "rope", "places", "coupled+places", "coupled+places+window")
 DEFAULT_SIZES = (9, 10, 12, 16, 20)
@@ -169,7 +172,7 @@ def run(args) -> int:
     from .commands import given_overrides
     given = given_overrides(args)
     for name in ("format", "seed", "ood_digits", "ood_problems", "position", "position_ids", "places",
-                 "line_window"):
+                 "line_window", "roles"):
         if name in given:
             raise UserError(f"--{name.replace('_', '-')} is set by each scheme and seed: use --schemes, --seeds "
                             f"and --sizes instead")

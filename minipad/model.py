@@ -1,7 +1,7 @@
 """A decoder-only Transformer (GPT-2 shape) built from the layer pairs in minipad.nn.
 
     x      = wte[ids] (+ wpe[positions] with learned positions)           (B,T,C)
-             (+ wplace[places] with digit-place embeddings)
+             (+ wplace[places] with digit-place embeddings, + wrole[roles] with role embeddings)
     x      = block(x) for each of n_layer blocks                          (B,T,C)
     logits = ln_f(x) @ head^T, head = wte when the weights are tied       (B,T,V)
 
@@ -44,6 +44,7 @@ class GPTConfig:
     position_ids: str = "plain"  # "plain" 0,1,2..; "coupled" from the token's step line and slot; "random"
     places: int = 0  # digit-place embeddings wplace (places,C) for place ids 0..places-1; 0 means none
     line_window: bool = False  # a token attends only to its own step line and the one before
+    roles: int = 0  # role embeddings wrole (roles,C): which part of the text a token is in; 0 means none
 
     def __post_init__(self):
         for name in ("vocab_size", "n_layer", "n_head", "n_embd", "block_size"):
@@ -72,6 +73,9 @@ class GPTConfig:
         if isinstance(self.places, bool) or not isinstance(self.places, (int, np.integer)) or self.places < 0 \
                 or self.places == 1:
             raise ValueError(f"GPTConfig.places must be 0 (none) or at least 2, got {self.places!r}")
+        if isinstance(self.roles, bool) or not isinstance(self.roles, (int, np.integer)) or self.roles < 0 \
+                or self.roles == 1:
+            raise ValueError(f"GPTConfig.roles must be 0 (none) or at least 2, got {self.roles!r}")
         if not isinstance(self.line_window, bool):
             raise ValueError(f"GPTConfig.line_window must be True or False, got {self.line_window!r}")
 
@@ -88,10 +92,12 @@ class TokenLayout(NamedTuple):
     places:    (B,T) digit-place ids for wplace, 0 for a token that is not a digit (needed if config.places);
     lines:     (B,T) step line of each token (needed if config.line_window): a query sees keys of its own
                line and of the line before, never later ones.
+    roles:     (B,T) role ids for wrole (needed if config.roles): which part of the text each token is in.
     """
     positions: np.ndarray | None = None
     places: np.ndarray | None = None
     lines: np.ndarray | None = None
+    roles: np.ndarray | None = None
 
 
 def line_window_bias(lines, dtype):
@@ -139,6 +145,8 @@ class GPT:
             params["wpe.weight"] = normal((config.block_size, C))
         if config.places:
             params["wplace.weight"] = normal((config.places, C))
+        if config.roles:
+            params["wrole.weight"] = normal((config.roles, C))
         for layer in range(config.n_layer):
             prefix = f"h.{layer}."
             params[prefix + "ln1.gain"] = np.ones(C, self.dtype)
@@ -162,7 +170,7 @@ class GPT:
     def decay_names(self):
         """Names of the parameters that get weight decay by default: the matrices of linear layers, including
         an untied head. Not biases, not LayerNorm gains, not embeddings."""
-        return {name for name in self.params if name.endswith(".weight") and not name.startswith(("wte.", "wpe.", "wplace."))}
+        return {name for name in self.params if name.endswith(".weight") and not name.startswith(("wte.", "wpe.", "wplace.", "wrole."))}
 
     def num_params(self):
         """Number of scalar parameters (a tied head counts once)."""
@@ -203,7 +211,8 @@ class GPT:
         layout = layout or TokenLayout()
         if not isinstance(layout, TokenLayout):
             raise ValueError(f"layout must be a TokenLayout, got {type(layout).__name__}")
-        needed = {"places": bool(self.config.places), "lines": self.config.line_window}
+        needed = {"places": bool(self.config.places), "lines": self.config.line_window,
+                  "roles": bool(self.config.roles)}
         for name, array in layout._asdict().items():
             if array is None:
                 if needed.get(name):
@@ -215,6 +224,9 @@ class GPT:
                 layout.places.min() < 0 or layout.places.max() >= self.config.places):
             raise ValueError(f"place ids must lie in [0, {self.config.places}), got {layout.places.max()}: "
                              f"numbers this long are beyond the model's place embeddings")
+        if layout.roles is not None and self.config.roles and np.size(layout.roles) and (
+                layout.roles.min() < 0 or layout.roles.max() >= self.config.roles):
+            raise ValueError(f"role ids must lie in [0, {self.config.roles}), got {layout.roles.max()}")
         if layout.positions is not None and self.config.position == "learned" and np.size(layout.positions) and (
                 layout.positions.min() < 0 or layout.positions.max() >= self.config.block_size):
             raise ValueError(f"learned positions must lie in [0, {self.config.block_size})")
@@ -231,13 +243,16 @@ class GPT:
         layout = layout or TokenLayout()
         positions = np.arange(T) if layout.positions is None else layout.positions  # (T,) or (B,T)
         x, wte_cache = embedding_forward(ids, self.params["wte.weight"])  # (B,T,C)
-        wpe_cache = wplace_cache = None
+        wpe_cache = wplace_cache = wrole_cache = None
         if self.config.position == "learned":
             position_embedding, wpe_cache = embedding_forward(positions, self.params["wpe.weight"])  # (T,C)|(B,T,C)
             x = x + position_embedding  # (B,T,C)
         if self.config.places:
             place_embedding, wplace_cache = embedding_forward(layout.places, self.params["wplace.weight"])
             x = x + place_embedding  # (B,T,C)
+        if self.config.roles:
+            role_embedding, wrole_cache = embedding_forward(layout.roles, self.params["wrole.weight"])
+            x = x + role_embedding  # (B,T,C)
         rope = self.rope(positions)
         bias = line_window_bias(layout.lines, self.dtype) if self.config.line_window else None  # (B,1,T,T)
         block_caches = []
@@ -246,7 +261,7 @@ class GPT:
             block_caches.append(block_cache)
         x, ln_f_cache = layernorm_forward(x, self.params["ln_f.gain"], self.params["ln_f.bias"])
         logits, head_cache = head_forward(x, self.head_weight())  # (B,T,V)
-        return logits, (wte_cache, wpe_cache, wplace_cache, block_caches, ln_f_cache, head_cache)
+        return logits, (wte_cache, wpe_cache, wplace_cache, wrole_cache, block_caches, ln_f_cache, head_cache)
 
     def forward(self, ids, return_cache=False, layout=None):
         """ids (B,T) ints -> logits (B,T,V); with return_cache=True, (logits, cache).
@@ -259,7 +274,7 @@ class GPT:
         logits, cache = self._forward(ids, layout)
         if not return_cache:
             return logits
-        block_caches = cache[3]
+        block_caches = cache[4]
         attention = [attention_probabilities(block_cache[2]) for block_cache in block_caches]
         return logits, {"attention": attention, "backward": cache}
 
@@ -280,8 +295,8 @@ class GPT:
         layout: a TokenLayout, or None for plain positions (see forward).
         """
         ids = self.check_inputs(ids, targets, loss_mask, layout)
-        logits, (wte_cache, wpe_cache, wplace_cache, block_caches, ln_f_cache, head_cache) = self._forward(
-            ids, layout)
+        logits, (wte_cache, wpe_cache, wplace_cache, wrole_cache, block_caches, ln_f_cache,
+                 head_cache) = self._forward(ids, layout)
         loss, loss_cache = cross_entropy_forward(logits, targets, loss_mask, normalizer)
         grads = {}
         dlogits, _ = cross_entropy_backward(1.0, loss_cache)  # (B,T,V)
@@ -296,6 +311,10 @@ class GPT:
             # forward was: x = block(x)
             dx, block_grads = block_backward(dx, block_caches[layer])
             grads.update({f"h.{layer}.{name}": g for name, g in block_grads.items()})
+        if wrole_cache is not None:
+            # forward was: x = x + wrole[roles], one row per token
+            _, wrole_grads = embedding_backward(dx, wrole_cache)
+            grads["wrole.weight"] = wrole_grads["weight"]
         if wplace_cache is not None:
             # forward was: x = x + wplace[places], one row per token
             _, wplace_grads = embedding_backward(dx, wplace_cache)

@@ -17,6 +17,8 @@ and, with any of them, two more signals a config can switch on:
                digit), added to the token embedding (Abacus embeddings, McLeish et al. 2024). While training,
                every place of a row is shifted by one random offset, so that places beyond the training
                lengths are trained too; decoding uses the places as they are.
+  roles        a learned embedding of the part of the text a token is in (first operand, carry, final line,
+               answer, ...; the task numbers them), so a token knows what it is writing at any length.
   line window  a token attends only to its own step line and the one before (attention_forward's bias).
 
 Everything here works from what a task's LayoutReader says of each token (place, line, slot), one token
@@ -38,7 +40,7 @@ NO_SPOT = TokenSpot(0, 0, 0)
 
 def needs_layout(config) -> bool:
     """True if a model of this GPTConfig needs more than plain positions."""
-    return config.position_ids != "plain" or bool(config.places) or config.line_window
+    return config.position_ids != "plain" or bool(config.places) or config.line_window or bool(config.roles)
 
 
 class SequenceLayout:
@@ -47,14 +49,14 @@ class SequenceLayout:
         layout = SequenceLayout(config, reader, vocabulary, rng=None)
         layout.extend(prompt_ids)          # the prompt's tokens
         layout.extend([next_id])           # then each token as it is written
-        layout.positions, layout.places, layout.lines      # lists, one entry per token read
+        layout.positions, layout.places, layout.lines, layout.roles   # lists, one entry per token read
 
     rng: a numpy Generator while training (random place offset, random positions), None when decoding.
     """
 
     def __init__(self, config, reader, vocabulary, rng=None, block_size=None):
         self.config, self.reader, self.vocabulary = config, reader, vocabulary
-        self.positions, self.places, self.lines = [], [], []
+        self.positions, self.places, self.lines, self.roles = [], [], [], []
         block_size = block_size or config.block_size
         self.place_offset = 0
         if config.position_ids == "random":
@@ -75,6 +77,7 @@ class SequenceLayout:
             self.positions.append(position)
             self.places.append(spot.place)
             self.lines.append(spot.line)
+            self.roles.append(spot.role)
 
     def shift_places(self, rng) -> None:
         """Training: add one random offset to every place of the row, keeping the largest in the table."""
@@ -103,7 +106,8 @@ def batch_layout(config, rows: list[SequenceLayout], length: int) -> TokenLayout
 
     return TokenLayout(positions=stack("positions") if config.position_ids != "plain" else None,
                        places=stack("places") if config.places else None,
-                       lines=stack("lines") if config.line_window else None)
+                       lines=stack("lines") if config.line_window else None,
+                       roles=stack("roles") if config.roles else None)
 
 
 

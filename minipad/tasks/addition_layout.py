@@ -11,6 +11,9 @@ instead removes that wall:
     A result digit's place is the column it was computed for; the carry after step k goes to place k + 1.
   * line:  0 for the prompt and the ``<scratch>`` line, then one per step line, the final carry line,
     and the answer (with ``</scratch>`` before it).
+  * role:  which part a token is in: first or second operand, result, carry, the final carry line, the
+    answer (0: anything else). The final line's digits sit in the result's slots (they copy it), so
+    only their role tells the model it is writing the last line, which ends after the units digit.
   * slot:  a column inside the line. Each field (first operand, second operand, result, carry) owns
     FIELD_WIDTH slots, and a digit of place p sits at slot ``field * FIELD_WIDTH + FIELD_WIDTH - 1 - p``.
     A separator sits where a digit one place lower would (`` + `` after the first operand's last digit).
@@ -36,6 +39,10 @@ from .base import SCRATCH_CLOSE, SCRATCH_OPEN, LayoutReader, TokenSpot
 FIELD_WIDTH = 32                     # slots per field: room for places 0..31 (30-digit operands)
 FIRST, SECOND, RESULT, CARRY, OTHER = range(5)
 LINE_STRIDE = 5 * FIELD_WIDTH        # slots per line: five fields
+# roles (TokenSpot.role): the four fields, then the final carry line and the answer; 0 for the rest
+ROLE_OF_FIELD = {FIRST: 1, SECOND: 2, RESULT: 3, CARRY: 4, OTHER: 0}
+FINAL_ROLE, ANSWER_ROLE = 5, 6
+ROLES = 7
 DIGITS = frozenset("0123456789")
 
 
@@ -49,6 +56,7 @@ class AdditionLayout(LayoutReader):
     """Reads ``a + b\\n`` then a scratchpad (or a direct answer), token by token."""
 
     line_stride = LINE_STRIDE
+    roles = ROLES
 
     def __init__(self, first_digits: int, second_digits: int, scratchpad: bool):
         self.lengths = (first_digits, second_digits)
@@ -92,7 +100,7 @@ class AdditionLayout(LayoutReader):
         elif part in ("final", "answer"):
             spot = self._read_number(token, part)
         else:   # <scratch>, </scratch>, and anything written after the answer
-            spot = TokenSpot(0, self.line, slot_of(OTHER, FIELD_WIDTH - 1 - self.other_slot))
+            spot = TokenSpot(0, self.line, slot_of(OTHER, FIELD_WIDTH - 1 - self.other_slot), 0)
             self.other_slot += 1
         if token == "\n":
             self._next_line(part)
@@ -110,10 +118,10 @@ class AdditionLayout(LayoutReader):
             else:
                 place = step + 1                                # the carry into the next column
             self.index += 1
-            return TokenSpot(max(place, 0), self.line, slot_of(field, place))
+            return TokenSpot(max(place, 0), self.line, slot_of(field, place), ROLE_OF_FIELD[field])
         # a separator (or anything else) closes the current field
         lowest = {FIRST: step, SECOND: step, RESULT: 0, CARRY: step}.get(field, 0)
-        spot = TokenSpot(0, self.line, slot_of(field, lowest))
+        spot = TokenSpot(0, self.line, slot_of(field, lowest), ROLE_OF_FIELD.get(field, 0))
         if token in separators:
             self.field, self.index = separators[token], 0
         return spot
@@ -130,12 +138,13 @@ class AdditionLayout(LayoutReader):
             else:
                 written = "".join(self.final_digits).lstrip("0") or "0"
                 count = len(written)
+        role = FINAL_ROLE if part == "final" else ANSWER_ROLE
         if token in DIGITS:
             place = count - self.index if count else 0
             slot = slot_of(RESULT, place) if count else RESULT * FIELD_WIDTH + self.index
             self.index += 1
-            return TokenSpot(max(place, 0), self.line, slot)
-        return TokenSpot(0, self.line, slot_of(RESULT, 0) if count else RESULT * FIELD_WIDTH + self.index)
+            return TokenSpot(max(place, 0), self.line, slot, role)
+        return TokenSpot(0, self.line, slot_of(RESULT, 0) if count else RESULT * FIELD_WIDTH + self.index, role)
 
     def _next_line(self, part: str) -> None:
         self.newlines += 1

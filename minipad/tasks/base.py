@@ -169,10 +169,13 @@ class TokenSpot(NamedTuple):
     line:  the step the token belongs to (0 = the prompt); a step line may read its own and the step before.
     slot:  the token's column inside its step: tokens that play the same part on every step (the tens
            digit of the first operand, say) get the same slot, whatever the numbers' lengths.
+    role:  which part of the text the token is in (the task numbers them from 1, e.g. first operand,
+           carry, final line, answer; 0 for anything else), so a token knows what it is writing.
     """
     place: int
     line: int
     slot: int
+    role: int = 0
 
 
 class LayoutReader:
@@ -180,9 +183,11 @@ class LayoutReader:
     before it: the same reader serves training (on the whole text) and decoding (on the text so far).
     Tasks that say nothing about their layout return None from Task.layout_reader.
 
-    line_stride: more than the largest slot; a coupled position is line * line_stride + slot."""
+    line_stride: more than the largest slot; a coupled position is line * line_stride + slot.
+    roles: more than the largest role."""
 
     line_stride: int = 1
+    roles: int = 1
 
     def read(self, token: str) -> TokenSpot:
         raise NotImplementedError
