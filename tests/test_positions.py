@@ -10,6 +10,7 @@ from minipad.gradcheck import TOLERANCE, check_model, format_errors
 from minipad.model import GPT, GPTConfig, TokenLayout, line_window_bias
 from minipad.positions import SequenceLayout, batch_layout, decoding_layouts, needs_layout, training_layout
 from minipad.tasks import TASKS, get_task
+from minipad.tasks.addition_layout import CARRY, FIRST, RESULT, SECOND, slot_of
 from minipad.tokenizer import Tokenizer
 
 ADDITION = get_task("addition")
@@ -52,21 +53,26 @@ def test_a_digit_keeps_its_place_on_every_line(a, b):
 
 
 @given(a=numbers, b=numbers)
-def test_a_copied_digit_is_one_line_stride_from_its_source(a, b):
-    """Coupled positions: the digit of each place of the first operand sits exactly line_stride after the
-    same digit one line above, at every length, so copying is the same lookup for 3 and 12 digits."""
+def test_every_digit_sits_in_its_column_one_slot_after_the_token_that_writes_it(a, b):
+    """Coupled positions: every digit sits at the slot of its column in its field, and the token before
+    it (the one that predicts it) one slot before; so the distance from the writer of a digit to the same
+    column of the line above (its copy source, or the operands of a new digit) is the same at every length."""
     stride = ADDITION.layout_reader("1 + 1", "scratchpad").line_stride
-    by_line = {}
-    for token, spot in spots(a, b):
-        by_line.setdefault(spot.line, []).append((token, spot))
-    steps = [line for line in sorted(by_line) if line >= 1][:len(str(max(a, b))) + 1]
-    for upper, lower in zip(steps, steps[1:]):
-        first_operand = lambda line: [s for t, s in by_line[line] if t.isdigit() and s.slot < 32]
-        copied = first_operand(lower)
-        source = {s.place: s for s in first_operand(upper)}
-        for spot in copied:
-            assert spot.line * stride + spot.slot - (source[spot.place].line * stride
-                                                     + source[spot.place].slot) == stride
+    field_of_role = {1: FIRST, 2: SECOND, 3: RESULT, 4: CARRY, 5: RESULT, 6: RESULT}
+    pairs = spots(a, b)
+    position = lambda spot: spot.line * stride + spot.slot
+    for index, (token, spot) in enumerate(pairs):
+        if not token.isdigit():
+            continue
+        assert spot.slot == slot_of(field_of_role[spot.role], spot.place), (index, token, spot)
+        if index:
+            assert position(pairs[index - 1][1]) == position(spot) - 1, (index, token, spot)
+
+
+@given(a=numbers, b=numbers)
+def test_each_step_line_is_one_line_below_the_last(a, b):
+    lines = [spot.line for token, spot in spots(a, b) if token == " C: "]
+    assert lines == list(range(1, max(len(str(a)), len(str(b))) + 2))
 
 
 @given(a=numbers, b=numbers, fmt=formats, text=st.text(alphabet="0123456789+ ,C:\n<>/scratch", max_size=60))

@@ -1,73 +1,135 @@
-"""Where each token of an addition scratchpad sits: its digit place, its step line and its slot.
+"""Where each token of an addition scratchpad sits: a table of columns that is the same at every length.
 
 A model that writes the paper's scratchpad mostly *copies*: each step line repeats the digits still to add
-from the line above, minus the last one, and the result digits found so far. With plain positions the
-copy source of a digit lies one line-length back, and a line of a 9-digit sum is longer than any line a
-model trained on 1-8 digits ever saw: the distance means nothing to it. Reading the text as a table
-instead removes that wall:
+from the line above, minus the last one, and the result digits found so far; the one new result digit
+and the carry come from three digits of the line above. With plain positions the source of a copy lies
+one line-length back, and a line of a 9-digit sum is longer than any line a model trained on 1-8 digits
+saw: that distance means nothing to it. So we read the text as a table instead.
 
-  * place: a digit's place in its number, counted from the units digit (1 = units, 2 = tens, ...) and
-    kept on every line: the 3 of 123 has place 3 in the input and on every step line that still holds it.
-    A result digit's place is the column it was computed for; the carry after step k goes to place k + 1.
-  * line:  0 for the prompt and the ``<scratch>`` line, then one per step line, the final carry line,
-    and the answer (with ``</scratch>`` before it).
-  * role:  which part a token is in: first or second operand, result, carry, the final carry line, the
-    answer (0: anything else). The final line's digits sit in the result's slots (they copy it), so
-    only their role tells the model it is writing the last line, which ends after the units digit.
-  * slot:  a column inside the line. Each field (first operand, second operand, result, carry) owns
-    FIELD_WIDTH slots, and a digit of place p sits at slot ``field * FIELD_WIDTH + FIELD_WIDTH - 1 - p``.
-    A separator sits where a digit one place lower would (`` + `` after the first operand's last digit).
+Columns. Every digit belongs to a column of the sum, counted from the units (1 = units, 2 = tens, ...),
+and keeps it on every line: the 3 of 123 is in column 3 in the input and on each step line that still
+holds it. The result digit written on step line k is column k; the carry after step k goes to column
+k + 1. Each line has four fields (first operand, second operand, result, carry) of FIELD_WIDTH slots;
+column c of field f is slot ``f * FIELD_WIDTH + FIELD_WIDTH - 1 - c``, and a line adds LINE_STRIDE.
 
-So the tens digit of the first operand has the same slot on every line, at every length: the distance
-between a digit and the digit it copies (``LINE_STRIDE`` slots per line) is the same for a 3-digit and a
-12-digit sum. ``minipad/positions.py`` turns (line, slot) into coupled rotary positions and feeds places
-to a place embedding.
+The rule. A model at token t predicts token t + 1, so what decides how far back it must look is where
+token t sits. Here every token sits one column above the natural spot of the token that FOLLOWS it:
 
-The reader sees one token at a time and uses only what came before it (the prompt says how long each
-operand is), so decoding computes the layout of the text written so far exactly as training computed it
-from the whole target. It never raises: whatever a model writes gets some spot.
+    a digit of column c, followed by column c - 1 of its field:   it sits at its own column c
+    " + " (followed by the second operand's top digit, column B):  column B + 1 of the second field
+    " , " (followed by the new result digit, column k):            column k + 1 of the result field
+    "\\n" ending a line (followed by the next line's first token):  one column above it, on the next line
 
-    layout of "2 9 + 5 7\\n<scratch>\\n2 9 + 5 7 ,  C: 0\\n..." (spaces between digits are not tokens):
-    token   2   9   +   5   7   \\n  <scratch> \\n  2   9   +   5   7   ,   C:  0   \\n ...
-    place   2   1   0   2   1   0   0         0   2   1   0   2   1   0   0   1   0
-    line    0   0   0   0   0   0   0         0   1   1   1   1   1   1   1   1   1
+So whatever is written next, its sources (the same column of the line above, or column k of the two
+operands and the carry for a new digit) are always at the same distance from the token that writes
+it: the distances a model learns on 3-digit sums are the ones a 12-digit sum needs. The layout of a
+sum's text depends only on the operands' lengths (and, for the answer, on the final carry), so the
+reader plans it from the prompt and then hands out spots one token at a time, in decoding exactly as in
+training.
+
+Besides its slot, each token gets:
+  * place: a digit's column (0 for other tokens), for the digit-place embedding;
+  * line:  0 for the prompt and ``<scratch>``; then one per step line, the final carry line, and the
+    answer (``</scratch>`` with it). A newline belongs to the line it opens;
+  * role:  which part the next token belongs to (first operand, second operand, result, carry, the final
+    line, the answer; 0 for anything else). The final line's digits sit in the result's slots (they copy
+    it), so only their role tells the model that this line ends after its units digit.
+
+    2 9 + 5 7 \\n <scratch> \\n  2 9 + 5 7 ,  C: 0 \\n  2 + 5 , 6 C: 1 \\n  , 8 6 C: 0 \\n  0 8 6 \\n ...
+    place:  2 1 0 2 1 0 0 0    2 1 0 2 1 0 0 1 0    2 0 2 0 1 0 2 0    0 2 1 0 3 0    3 2 1 0
 """
 from __future__ import annotations
 
-from .base import SCRATCH_CLOSE, SCRATCH_OPEN, LayoutReader, TokenSpot
+from typing import NamedTuple
 
-FIELD_WIDTH = 32                     # slots per field: room for places 0..31 (30-digit operands)
+from .base import LayoutReader, TokenSpot
+
+FIELD_WIDTH = 40                     # slots per field: columns 0..39 (30-digit operands need 32)
 FIRST, SECOND, RESULT, CARRY, OTHER = range(5)
 LINE_STRIDE = 5 * FIELD_WIDTH        # slots per line: five fields
-# roles (TokenSpot.role): the four fields, then the final carry line and the answer; 0 for the rest
+# roles (TokenSpot.role): the four fields, the final carry line and the answer; 0 for the rest
 ROLE_OF_FIELD = {FIRST: 1, SECOND: 2, RESULT: 3, CARRY: 4, OTHER: 0}
 FINAL_ROLE, ANSWER_ROLE = 5, 6
 ROLES = 7
 DIGITS = frozenset("0123456789")
 
 
-def slot_of(field: int, place: int) -> int:
-    """The slot of a digit of ``place`` in ``field`` (places beyond the field's width share its last slot)."""
-    place = min(max(place, 0), FIELD_WIDTH - 1)
-    return field * FIELD_WIDTH + FIELD_WIDTH - 1 - place
+def slot_of(field: int, column: int) -> int:
+    """The slot of ``column`` in ``field`` (columns beyond the field's width share its last slot)."""
+    column = min(max(column, 0), FIELD_WIDTH - 1)
+    return field * FIELD_WIDTH + FIELD_WIDTH - 1 - column
+
+
+class Spot(NamedTuple):
+    """The natural spot of one token of the planned text: its line, field and column; a digit's place;
+    the role of its field (by default that of the field; the final line and the answer have their own)."""
+    line: int
+    field: int
+    column: int
+    place: int = 0       # the column for a digit, 0 for any other token
+    role: int | None = None
+
+    def role_id(self) -> int:
+        return ROLE_OF_FIELD[self.field] if self.role is None else self.role
+
+
+def plan_scratchpad(first_digits: int, second_digits: int) -> list[Spot]:
+    """The natural spots of every token of ``a + b\\n<scratch>\\n`` and the step lines and final line,
+    for operands of these lengths (the answer's spots follow once its length is known)."""
+    A, B = first_digits, second_digits
+    N = max(A, B)
+    role = ROLE_OF_FIELD
+    plan = [Spot(0, FIRST, c, c, role[FIRST]) for c in range(A, 0, -1)]
+    plan.append(Spot(0, FIRST, 0))                                        # " + "
+    plan += [Spot(0, SECOND, c, c, role[SECOND]) for c in range(B, 0, -1)]
+    plan += [Spot(0, SECOND, 0), Spot(0, OTHER, 2), Spot(0, OTHER, 1)]    # "\n", "<scratch>", "\n"
+    for k in range(N + 1):                                                # step line k: k columns added
+        line = k + 1
+        first = [Spot(line, FIRST, c, c, role[FIRST]) for c in range(A, k, -1)]
+        second = [Spot(line, SECOND, c, c, role[SECOND]) for c in range(B, k, -1)]
+        if first or second:
+            plan += first + [Spot(line, FIRST, k)] + second + [Spot(line, SECOND, k)]   # a + b ,
+        else:
+            plan.append(Spot(line, SECOND, k))                                          # ,
+        plan += [Spot(line, RESULT, c, c, role[RESULT]) for c in range(k, 0, -1)]
+        plan += [Spot(line, RESULT, 0), Spot(line, CARRY, k + 1, k + 1, role[CARRY]),   # C: carry
+                 Spot(line, CARRY, k)]                                                  # "\n"
+    final = N + 2
+    plan += [Spot(final, RESULT, c, c, FINAL_ROLE) for c in range(N + 1, 0, -1)]
+    plan.append(Spot(final, RESULT, 0, 0, FINAL_ROLE))                     # "\n"
+    return plan
+
+
+def plan_answer(line: int, answer_digits: int) -> list[Spot]:
+    """``</scratch>\\n`` then the answer's digits and the end of text, on the answer's line."""
+    return ([Spot(line, OTHER, 2, 0, ANSWER_ROLE), Spot(line, OTHER, 1, 0, ANSWER_ROLE)]
+            + [Spot(line, RESULT, c, c, ANSWER_ROLE) for c in range(answer_digits, 0, -1)]
+            + [Spot(line, RESULT, 0, 0, ANSWER_ROLE)])
+
+
+def plan_direct(first_digits: int, second_digits: int) -> list[Spot]:
+    """The input line, then the answer as if it had one digit more than the longer operand (a direct
+    answer's length is not known before it is written, so its columns are a guess)."""
+    A, B = first_digits, second_digits
+    plan = [Spot(0, FIRST, c, c, ROLE_OF_FIELD[FIRST]) for c in range(A, 0, -1)] + [Spot(0, FIRST, 0)]
+    plan += [Spot(0, SECOND, c, c, ROLE_OF_FIELD[SECOND]) for c in range(B, 0, -1)] + [Spot(0, SECOND, 0)]
+    longest = max(A, B) + 1
+    return plan + [Spot(1, RESULT, c, 0, ANSWER_ROLE) for c in range(longest, 0, -1)] + [Spot(1, RESULT, 0, 0,
+                                                                                             ANSWER_ROLE)]
 
 
 class AdditionLayout(LayoutReader):
-    """Reads ``a + b\\n`` then a scratchpad (or a direct answer), token by token."""
+    """Hands out the spot of each token of one sum's sequence, in order (see the module docstring)."""
 
     line_stride = LINE_STRIDE
     roles = ROLES
 
     def __init__(self, first_digits: int, second_digits: int, scratchpad: bool):
-        self.lengths = (first_digits, second_digits)
-        self.longest = max(first_digits, second_digits)   # N: the number of column steps
+        self.longest = max(first_digits, second_digits)
         self.scratchpad = scratchpad
-        self.line = 0              # the layout line of the next token
-        self.newlines = 0          # newlines read so far
-        self.field = FIRST         # the field the next token belongs to
-        self.index = 0             # digits read so far in the current field
-        self.other_slot = 0        # next slot for tokens outside the fields (<scratch>, </scratch>)
-        self.final_digits = []     # the digits of the final carry line, to know the answer's length
+        self.plan = (plan_scratchpad if scratchpad else plan_direct)(first_digits, second_digits)
+        self.final_carry_index = len(self.plan) - self.longest - 2 if scratchpad else None
+        self.read_count = 0
 
     @classmethod
     def for_input(cls, input_text: str, scratchpad: bool) -> "AdditionLayout":
@@ -75,81 +137,18 @@ class AdditionLayout(LayoutReader):
         first, _, second = input_text.partition(" + ")
         return cls(sum(c in DIGITS for c in first), sum(c in DIGITS for c in second), scratchpad)
 
-    # -- which part of the text the next token is in ------------------------------------------------------
-    def _part(self) -> str:
-        """'input', 'open' (<scratch>), 'step', 'final', 'close' (</scratch>), 'answer' or 'after'."""
-        if not self.scratchpad:
-            return {0: "input", 1: "answer"}.get(self.newlines, "after")
-        steps = self.longest + 1   # step lines k = 0..N
-        if self.newlines == 0:
-            return "input"
-        if self.newlines == 1:
-            return "open"
-        if self.newlines < 2 + steps:
-            return "step"
-        return {2 + steps: "final", 3 + steps: "close", 4 + steps: "answer"}.get(self.newlines, "after")
-
     def read(self, token: str) -> TokenSpot:
-        part = self._part()
-        if part == "input":
-            spot = self._read_field(token, step=0, separators={" + ": SECOND})
-        elif part == "step":
-            k = self.newlines - 2   # column steps done before this line
-            spot = self._read_field(token, step=k, separators={" + ": SECOND, " , ": RESULT, ", ": RESULT,
-                                                               " C: ": CARRY})
-        elif part in ("final", "answer"):
-            spot = self._read_number(token, part)
-        else:   # <scratch>, </scratch>, and anything written after the answer
-            spot = TokenSpot(0, self.line, slot_of(OTHER, FIELD_WIDTH - 1 - self.other_slot), 0)
-            self.other_slot += 1
-        if token == "\n":
-            self._next_line(part)
-        return spot
-
-    def _read_field(self, token: str, step: int, separators: dict) -> TokenSpot:
-        """A token of the input line or of step line ``step``: a digit gets its place, a separator sits one
-        place below the field's last digit and opens the next field."""
-        field = self.field
-        if token in DIGITS:
-            if field in (FIRST, SECOND):
-                place = self.lengths[field] - self.index        # the operand's digits left, first to last
-            elif field == RESULT:
-                place = step - self.index                       # the step result digits found so far
-            else:
-                place = step + 1                                # the carry into the next column
-            self.index += 1
-            return TokenSpot(max(place, 0), self.line, slot_of(field, place), ROLE_OF_FIELD[field])
-        # a separator (or anything else) closes the current field
-        lowest = {FIRST: step, SECOND: step, RESULT: 0, CARRY: step}.get(field, 0)
-        spot = TokenSpot(0, self.line, slot_of(field, lowest), ROLE_OF_FIELD.get(field, 0))
-        if token in separators:
-            self.field, self.index = separators[token], 0
-        return spot
-
-    def _read_number(self, token: str, part: str) -> TokenSpot:
-        """The final line (carry then result digits, places N+1..1) or the answer (its own length)."""
-        if part == "final":
-            count = self.longest + 1
-            if token in DIGITS:
-                self.final_digits.append(token)
-        else:
-            if not self.scratchpad:
-                count = 0   # a direct answer's length is not known before it is written: no places
-            else:
-                written = "".join(self.final_digits).lstrip("0") or "0"
-                count = len(written)
-        role = FINAL_ROLE if part == "final" else ANSWER_ROLE
-        if token in DIGITS:
-            place = count - self.index if count else 0
-            slot = slot_of(RESULT, place) if count else RESULT * FIELD_WIDTH + self.index
-            self.index += 1
-            return TokenSpot(max(place, 0), self.line, slot, role)
-        return TokenSpot(0, self.line, slot_of(RESULT, 0) if count else RESULT * FIELD_WIDTH + self.index, role)
-
-    def _next_line(self, part: str) -> None:
-        self.newlines += 1
-        self.field, self.index, self.other_slot = FIRST, 0, 0
-        following = self._part()
-        # the <scratch> line belongs to the prompt's line; </scratch> belongs to the answer's line
-        if following not in ("open", "answer"):
-            self.line += 1
+        index = self.read_count
+        self.read_count += 1
+        if index == self.final_carry_index:
+            # the final carry decides the answer's length: the final line without its leading zero
+            answer_digits = self.longest + (1 if token in DIGITS and token != "0" else 0)
+            self.plan += plan_answer(self.plan[-1].line + 1, answer_digits)
+        own = self.plan[index] if index < len(self.plan) else None
+        following = self.plan[index + 1] if index + 1 < len(self.plan) else None
+        if following is None:   # past the planned text: anything more sits in the last line's spare slots
+            line = self.plan[-1].line
+            return TokenSpot(0, line, slot_of(OTHER, FIELD_WIDTH - 1 - min(index - len(self.plan), 30)))
+        place = own.place if own is not None and token in DIGITS else 0
+        return TokenSpot(place, following.line, slot_of(following.field, following.column + 1),
+                         following.role_id())
