@@ -65,19 +65,25 @@ class SequenceLayout:
         self.rng = rng
 
     def extend(self, token_ids) -> None:
-        for token_id in token_ids:
-            spot = self.reader.read(self.vocabulary[int(token_id)]) if self.reader is not None else NO_SPOT
-            index = len(self.positions)
-            if self.config.position_ids == "coupled" and self.reader is not None:
-                position = spot.line * self.reader.line_stride + spot.slot
-            elif self.config.position_ids == "random":
-                position = int(self.random_positions[min(index, len(self.random_positions) - 1)])
-            else:
-                position = index
-            self.positions.append(position)
-            self.places.append(spot.place)
-            self.lines.append(spot.line)
-            self.roles.append(spot.role)
+        """Read more tokens (ids) and append their ids: position, place, line and role of each."""
+        tokens = [self.vocabulary[int(token_id)] for token_id in token_ids]
+        spots = self.reader.read_all(tokens) if self.reader is not None else [NO_SPOT] * len(tokens)
+        if not spots:
+            return
+        places, lines, slots, roles = (list(column) for column in zip(*spots))
+        first = len(self.positions)
+        if self.config.position_ids == "coupled" and self.reader is not None:
+            stride = self.reader.line_stride
+            positions = [line * stride + slot for line, slot in zip(lines, slots)]
+        elif self.config.position_ids == "random":
+            last = len(self.random_positions) - 1
+            positions = self.random_positions[np.minimum(np.arange(first, first + len(spots)), last)].tolist()
+        else:
+            positions = list(range(first, first + len(spots)))
+        self.positions += positions
+        self.places += places
+        self.lines += lines
+        self.roles += roles
 
     def shift_places(self, rng) -> None:
         """Training: add one random offset to every place of the row, keeping the largest in the table."""
@@ -87,7 +93,8 @@ class SequenceLayout:
         room = self.config.places - 1 - largest
         if room > 0:
             offset = int(rng.integers(0, room + 1))
-            self.places = [place + offset if place else 0 for place in self.places]
+            places = np.asarray(self.places)
+            self.places = np.where(places > 0, places + offset, 0).tolist()
 
 
 def batch_layout(config, rows: list[SequenceLayout], length: int) -> TokenLayout | None:

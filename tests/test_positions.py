@@ -191,3 +191,14 @@ def test_plain_models_need_no_layout_and_others_say_what_they_miss():
         model.forward(np.zeros((1, 4), np.int64), layout=TokenLayout(places=np.full((1, 4), 8)))
     with pytest.raises(ValueError, match="needs rotary"):
         GPTConfig(vocab_size=5, position="learned", position_ids="coupled")
+
+
+@given(a=numbers, b=numbers, cut=st.integers(1, 400))
+def test_reading_a_whole_text_at_once_gives_what_reading_it_token_by_token_gives(a, b, cut):
+    example = ADDITION.render((a, b), "scratchpad")
+    tokens = [TOKENIZER.vocabulary[i] for i in encode_example(TOKENIZER, example)[0]]
+    for text in (tokens, tokens[:cut], tokens[:cut] + ["7", " + ", "\n"]):
+        one_by_one = ADDITION.layout_reader(example.input, "scratchpad")
+        at_once = ADDITION.layout_reader(example.input, "scratchpad")
+        assert at_once.read_all(text) == [one_by_one.read(token) for token in text]
+        assert at_once.read("3") == one_by_one.read("3")   # and both readers go on alike
