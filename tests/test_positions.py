@@ -65,7 +65,7 @@ def test_every_digit_sits_in_its_column_one_slot_after_the_token_that_writes_it(
         if not token.isdigit():
             continue
         assert spot.slot == slot_of(field_of_role[spot.role], spot.place), (index, token, spot)
-        if index:
+        if index and spot.role != 4:   # the carry is written by " C: ", which stays at column 0 of the result
             assert position(pairs[index - 1][1]) == position(spot) - 1, (index, token, spot)
 
 

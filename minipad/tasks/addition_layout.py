@@ -20,6 +20,12 @@ token t sits. Here every token sits one column above the natural spot of the tok
     " , " (followed by the new result digit, column k):            column k + 1 of the result field
     "\\n" ending a line (followed by the next line's first token):  one column above it, on the next line
 
+Two exceptions stay at their own spot, column 0 of the result: `` C: `` and the newline that ends the
+final line. They mark where a result ends: the units digit of the next line (or of the answer) finds
+them one line up at the distance it copies from, and its role says which end it is (`` C: `` after a
+step's result, a newline after the final line, the end of text after the answer). The carry that
+follows `` C: `` comes from the column just added, which the `` , `` of the same line has read.
+
 So whatever is written next, its sources (the same column of the line above, or column k of the two
 operands and the carry for a new digit) are always at the same distance from the token that writes
 it: the distances a model learns on 3-digit sums are the ones a 12-digit sum needs. The layout of a
@@ -69,6 +75,7 @@ class Spot(NamedTuple):
     column: int
     place: int = 0       # the column for a digit, 0 for any other token
     role: int | None = None
+    stays: bool = False  # sits at its own spot, not above the next token's (see "Two exceptions")
 
     def role_id(self) -> int:
         return ROLE_OF_FIELD[self.field] if self.role is None else self.role
@@ -94,11 +101,11 @@ def plan_scratchpad(first_digits: int, second_digits: int) -> tuple[Spot, ...]:
         else:
             plan.append(Spot(line, SECOND, k))                                          # ,
         plan += [Spot(line, RESULT, c, c, role[RESULT]) for c in range(k, 0, -1)]
-        plan += [Spot(line, RESULT, 0), Spot(line, CARRY, k + 1, k + 1, role[CARRY]),   # C: carry
+        plan += [Spot(line, RESULT, 0, stays=True), Spot(line, CARRY, k + 1, k + 1, role[CARRY]),  # C: carry
                  Spot(line, CARRY, k)]                                                  # "\n"
     final = N + 2
     plan += [Spot(final, RESULT, c, c, FINAL_ROLE) for c in range(N + 1, 0, -1)]
-    plan.append(Spot(final, RESULT, 0, 0, FINAL_ROLE))                     # "\n"
+    plan.append(Spot(final, RESULT, 0, 0, FINAL_ROLE, stays=True))         # "\n"
     return tuple(plan)
 
 
@@ -153,6 +160,8 @@ class AdditionLayout(LayoutReader):
             line = self.plan[-1].line
             return TokenSpot(0, line, slot_of(OTHER, FIELD_WIDTH - 1 - min(index - len(self.plan), 30)))
         place = own.place if own is not None and token in DIGITS else 0
+        if own is not None and own.stays:
+            return TokenSpot(place, own.line, slot_of(own.field, own.column), own.role_id())
         return TokenSpot(place, following.line, slot_of(following.field, following.column + 1),
                          following.role_id())
 
