@@ -36,15 +36,13 @@ SCHEMES = {
     "nope+places": ("scratchpad", dict(position="none", places=33)),
     "coupled": ("scratchpad", dict(position="rope", position_ids="coupled")),
     "coupled+places": ("scratchpad", dict(position="rope", position_ids="coupled", places=33)),
-    "coupled+places+window": ("scratchpad", dict(position="rope", position_ids="coupled", places=33,
-                                                  line_window=True)),
     "coupled+places+roles": ("scratchpad", dict(position="rope", position_ids="coupled", places=33, roles=8)),
     "coupled+places+roles+window": ("scratchpad", dict(position="rope", position_ids="coupled", places=33,
                                                         roles=8, line_window=True)),
 }
-DEFAULT_SCHEMES = ("direct", "rope", "places", "coupled+places", "coupled+places+window")
+DEFAULT_SCHEMES = ("direct", "rope", "places", "coupled+places+roles+window")
 DEFAULT_SIZES = (9, 10, 12, 16, 20)
-QUICK = dict(schemes=("direct", "rope", "coupled+places+window"), seeds=(0,), sizes=(9, 10, 12),
+QUICK = dict(schemes=("direct", "rope", "coupled+places+roles+window"), seeds=(0,), sizes=(9, 10, 12),
              max_steps=1500, test_problems=200, problems_per_size=100)
 
 
@@ -184,7 +182,7 @@ def run(args) -> int:
         raise UserError(str(error)) from None
     if any(seed < 0 for seed in seeds):
         raise UserError("seeds must not be negative")
-    base = {"max_steps": 4000, "eval_every": 1000, "test_problems": 1000}
+    base = {"max_steps": 3000, "eval_every": 1000, "test_problems": 1000}
     problems = args.problems_per_size
     if args.quick:
         base.update(max_steps=QUICK["max_steps"], test_problems=QUICK["test_problems"], warmup_steps=100)
