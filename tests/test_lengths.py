@@ -21,17 +21,17 @@ def run(capsys, *argv):
 
 
 def test_one_table_with_every_scheme_and_size_then_finished_runs_are_reused(tmp_path, capsys):
-    schemes = "direct,coupled+places+window"
+    schemes = "direct,coupled+places+roles+window"
     status, out, _ = run(capsys, "lengths", *TINY, "--schemes", schemes, "--out", tmp_path)
     assert status == 0
     header = next(line for line in out.splitlines() if line.startswith("scheme"))
     for column in ("1-2 answer", "1-2 target", "3 answer", "4 target", "steps", "train min"):
         assert column in header
     rows = {line.split()[0]: line for line in out.splitlines() if line.split() and line.split()[0] in SCHEMES}
-    assert set(rows) == {"direct", "coupled+places+window"}
+    assert set(rows) == {"direct", "coupled+places+roles+window"}
     saved = json.loads((tmp_path / "lengths.json").read_text())
     assert [report["step"] for report in saved["direct"]] == [6, 6]
-    assert {"3", "4"} <= set(saved["coupled+places+window"][0]["by_length"])
+    assert {"3", "4"} <= set(saved["coupled+places+roles+window"][0]["by_length"])
     status, out, _ = run(capsys, "lengths", *TINY, "--schemes", schemes, "--out", tmp_path)
     assert status == 0 and out.count("reusing") == 4
 
