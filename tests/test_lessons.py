@@ -30,9 +30,10 @@ KEY_LINES = {
                                       "the lesson's token labels rebuild both operands"],
     "09_polynomials.py": ["scratchpad, every line right %", "the scratchpad run finished its 200 steps"],
     "10_fast_generation.py": ["cached logits equal the full forward pass", "the cache is faster"],
+    "11_longer_sums.py": ["in the table's positions it is the same for every length", "table positions %"],
 }
 SAVES_RUNS = {"06_answering_directly.py", "07_showing_the_work.py", "08_reading_the_models_mind.py",
-              "09_polynomials.py", "10_fast_generation.py"}
+              "09_polynomials.py", "10_fast_generation.py", "11_longer_sums.py"}
 
 
 def lesson_files():
