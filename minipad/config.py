@@ -20,6 +20,10 @@ from .tokenizer import Tokenizer
 UNLIMITED_STEPS = 10**9   # max_steps when only a time budget is given
 
 
+# How positions were told before the table layout: checkpoints saved without these settings used them.
+PLAIN_POSITIONS = {"position_ids": "plain", "places": 0, "line_window": False, "roles": 0}
+
+
 @dataclass
 class TrainConfig:
     # what to learn
@@ -31,12 +35,12 @@ class TrainConfig:
     n_layer: int = 2                # transformer blocks
     n_head: int = 4                 # attention heads per block
     n_embd: int = 64                # width of the residual stream
-    block_size: int = 320           # longest sequence; 10-digit scratchpads need about 300 tokens
+    block_size: int = 1024          # longest sequence: 20-digit scratchpads take 824 tokens (free with rope)
     position: str = "rope"          # "learned", "none" or "rope" (rotary)
-    position_ids: str = "plain"     # rotary ids: "plain" (0,1,2..), "coupled" (step line and slot), "random"
-    places: int = 0                 # digit-place embeddings for places 0..places-1 (0: none; see positions.py)
-    line_window: bool = False       # attend only to the own step line and the one before
-    roles: int = 0                  # role embeddings for role ids 0..roles-1 (0: none; see positions.py)
+    position_ids: str = "coupled"   # rotary ids: "coupled" (the task's table), "plain" (0,1,2.., the paper), "random"
+    places: int = 33                # digit-place embeddings for places 0..places-1 (0: none; see positions.py)
+    line_window: bool = True        # attend only to the own step line and the one before
+    roles: int = 8                  # role embeddings for role ids 0..roles-1 (0: none; see positions.py)
     tie_weights: bool = True        # output head shares the token embedding
     # optimisation
     batch_size: int = 32            # sequences per step
@@ -47,7 +51,7 @@ class TrainConfig:
     grad_clip: float = 1.0          # clip the global gradient norm to this
     threads: int = 2                # Python threads, each computing the gradient of part of the batch
     # budget
-    max_steps: int = 8000           # number of optimizer steps
+    max_steps: int = 3000           # number of optimizer steps
     max_minutes: float = 0.0        # if > 0, also stop after this many minutes of training (resumes included)
     # evaluation
     eval_every: int = 500           # steps between progress evaluations (and checkpoints)

@@ -32,7 +32,7 @@ from .checkpoint import load_checkpoint, pack_rng_state, save_checkpoint, unpack
 from .data import make_batch, sample_examples, sample_problem, split_rng
 from .errors import UserError
 from .evaluate import evaluate, format_report, quick_accuracy
-from .config import UNLIMITED_STEPS, TrainConfig
+from .config import PLAIN_POSITIONS, UNLIMITED_STEPS, TrainConfig
 from .model import GPT, GPTConfig
 from .optim import AdamW, clip_grad_norm, lr_at
 from .parallel import parallel_loss_and_grads
@@ -89,7 +89,7 @@ def load_model(path: str) -> tuple[GPT, TrainConfig, dict, dict]:
     if not isinstance(meta, dict) or meta.get("vocabulary") != list(VOCABULARY):
         raise UserError(f"{path} was trained with another vocabulary: it cannot be used by this minipad")
     try:
-        config = TrainConfig(**meta["train_config"])
+        config = TrainConfig(**{**PLAIN_POSITIONS, **meta["train_config"]})
         config.validate()
         int(meta["step"]), float(meta["train_seconds"]), list(meta["history"]), list(meta["evaluations"])
         model_config = GPTConfig(**meta["model_config"])

@@ -202,3 +202,23 @@ def test_reading_a_whole_text_at_once_gives_what_reading_it_token_by_token_gives
         at_once = ADDITION.layout_reader(example.input, "scratchpad")
         assert at_once.read_all(text) == [one_by_one.read(token) for token in text]
         assert at_once.read("3") == one_by_one.read("3")   # and both readers go on alike
+
+
+def test_a_checkpoint_saved_before_the_table_layout_loads_with_plain_positions(tmp_path):
+    """Checkpoints written without the layout settings were trained with plain positions: they load so."""
+    from minipad.checkpoint import load_checkpoint, save_checkpoint
+    from minipad.config import TrainConfig
+    from minipad.train import load_model, train
+    config = TrainConfig(max_digits=2, n_layer=1, n_head=2, n_embd=16, batch_size=4, max_steps=2, warmup_steps=1,
+                         eval_every=10, test_problems=0, ood_problems=0, threads=1, position_ids="plain",
+                         places=0, roles=0, line_window=False, out=str(tmp_path / "run"))
+    train(config, log=lambda *args: None, progress=False)
+    path = tmp_path / "run" / "model.npz"
+    arrays, meta = load_checkpoint(path)
+    for name in ("position_ids", "places", "roles", "line_window"):
+        del meta["train_config"][name]
+        del meta["model_config"][name]
+    save_checkpoint(path, arrays, meta)
+    model, loaded, _, _ = load_model(str(path))
+    assert (loaded.position_ids, loaded.places, loaded.roles, loaded.line_window) == ("plain", 0, 0, False)
+    assert not needs_layout(model.config)
