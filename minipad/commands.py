@@ -113,7 +113,14 @@ def run_eval(args) -> int:
     if args.ood_digits is not None:
         config.ood_digits = args.ood_digits
         config.block_size = model.config.block_size
-        config.validate()   # the sizes must be readable and fit the model's block size
+        try:
+            config.validate()   # the sizes must be readable and fit the model's block size
+        except UserError as error:
+            if "--block-size" not in str(error):
+                raise
+            needed = str(error).split(" take ")[1].split(" tokens")[0]
+            raise UserError(f"the longest of those sums take {needed} tokens but this model holds "
+                            f"{model.config.block_size}: choose smaller --ood-digits") from None
     started = time.perf_counter()
     report = run_evaluation(model, config, task, args.test_problems, args.ood_problems)
     report.update(step=meta["step"], eval_seconds=time.perf_counter() - started)

@@ -55,3 +55,19 @@ def test_cells_show_the_median_and_the_range_over_seeds():
                                "step": 10, "train_minutes": 0.5}
     table = lengths_table({"places": [report(0.5), report(0.7), report(0.6)]}, [9], "1-8")
     assert "60.0 (50-70)" in table and "30.0 (25-35)" in table
+
+
+def test_eval_takes_longer_sizes_and_refuses_sums_the_model_cannot_hold(tmp_path, capsys):
+    run_folder = tmp_path / "run"
+    status, _, _ = run(capsys, "train", "--max-digits", "2", "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
+                       "--batch-size", "4", "--max-steps", "2", "--warmup-steps", "1", "--test-problems", "2",
+                       "--ood-problems", "0", "--block-size", "120", "--threads", "1", "--no-progress",
+                       "--out", run_folder)
+    assert status == 0
+    status, out, _ = run(capsys, "eval", "--checkpoint", run_folder / "model.npz", "--test-problems", "2",
+                         "--ood-problems", "4", "--ood-digits", "3,4")
+    assert status == 0
+    sizes = [line.split()[0] for line in out.splitlines() if line.split() and line.split()[0].isdigit()]
+    assert {"3", "4"} <= set(sizes)
+    status, _, err = run(capsys, "eval", "--checkpoint", run_folder / "model.npz", "--ood-digits", "9,12")
+    assert status == 2 and "this model holds 120" in err and err.count("\n") == 1, err
