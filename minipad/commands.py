@@ -113,6 +113,11 @@ def run_eval(args) -> int:
     if args.ood_digits is not None:
         config.ood_digits = args.ood_digits
         config.block_size = model.config.block_size
+        if args.ood_problems is not None:
+            config.ood_problems = args.ood_problems
+        elif not config.ood_problems:   # the run had none: 100 problems per size asked for
+            config.ood_problems = 100 * len(args.ood_digits.split(","))
+        args.ood_problems = config.ood_problems
         try:
             config.validate()   # the sizes must be readable and fit the model's block size
         except UserError as error:
