@@ -11,7 +11,7 @@ from minipad.config import TrainConfig
 from minipad.errors import UserError
 from minipad.train import TrainingDiverged, train
 
-TINY = dict(max_digits=2, n_layer=1, n_head=2, n_embd=32, block_size=320, batch_size=16, lr=3e-3, min_lr=3e-4,
+TINY = dict(task_options={"max_digits": 2}, n_layer=1, n_head=2, n_embd=32, block_size=320, batch_size=16, lr=3e-3, min_lr=3e-4,
             warmup_steps=10, max_steps=40, eval_every=20, eval_problems=10, test_problems=20, ood_problems=4,
             threads=1)
 
@@ -42,7 +42,7 @@ def test_loss_falls_and_evaluation_runs(trained):
     saved = json.load(open(os.path.join(config.out, "eval.json")))
     assert saved["splits"]["test"]["n"] == 20 and saved["splits"]["ood"]["n"] == 4
     # trained on 1-2 digits: the out-of-distribution set holds the next two lengths, 3 and 4 digits
-    assert set(saved["by_length"]) <= {"1", "2", "3", "4"} and {"3", "4"} & set(saved["by_length"])
+    assert set(saved["by_size"]) <= {"1", "2", "3", "4"} and {"3", "4"} & set(saved["by_size"])
     assert open(os.path.join(config.out, "loss.csv")).readline().strip() == "step,loss,lr,grad_norm"
     assert report["step"] == 80
 
@@ -101,8 +101,9 @@ def test_an_existing_run_is_never_overwritten_without_being_asked(trained, tmp_p
     ({"min_lr": 1.0}, "--min-lr"),
     ({"task": "sorting"}, "unknown task"),
     ({"n_embd": 30, "n_head": 4}, "divisible"),
-    ({"max_digits": 0}, "digit range"),
-    ({"max_digits": 29, "block_size": 100_000}, "digit range"),   # out-of-distribution 30 and 31: too long
+    ({"task_options": {"max_digits": 0}}, "digit range"),
+    ({"task_options": {"max_digits": 29}, "block_size": 100_000}, "digit range"),   # out-of-distribution 30, 31
+    ({"task": "polynomial"}, "--max-digits"),   # TINY's option is addition's
 ])
 def test_bad_settings_are_refused_before_anything_is_written(change, says, tmp_path):
     config = tiny_config(tmp_path, **change)
@@ -128,7 +129,7 @@ def test_a_loss_that_rounds_to_zero_still_plots_and_evaluates(tmp_path, monkeypa
 
 def test_sequences_longer_than_the_block_are_refused_up_front(tmp_path):
     with pytest.raises(UserError, match="--block-size"):
-        train(tiny_config(tmp_path, max_digits=12), log=quiet, progress=False)
+        train(tiny_config(tmp_path, task_options={"max_digits": 12}), log=quiet, progress=False)
     with pytest.raises(UserError, match="--ood-problems 0"):
-        train(tiny_config(tmp_path, max_digits=11, block_size=400), log=quiet, progress=False)
+        train(tiny_config(tmp_path, task_options={"max_digits": 11}, block_size=400), log=quiet, progress=False)
     assert not os.path.exists(tmp_path / "run")

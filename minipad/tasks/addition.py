@@ -29,13 +29,15 @@ Reader comments such as ``# added 9 + 7 = 6 carry 1`` can be shown after each st
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 
 from .base import (
-    MALFORMED, SCRATCH_CLOSE, SCRATCH_OPEN, WRONG_CARRY, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL,
-    CORRECT, Example, Task, Verdict, check_format, split_scratchpad,
+    ARITHMETIC_TOKENS, CORRECT, MALFORMED, SCRATCH_CLOSE, SCRATCH_OPEN, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL,
+    Example, Task, Verdict, check_format, option, split_scratchpad,
 )
 
 MAX_DIGITS = 30   # the longest operand this module will write (far beyond any model's block size)
+WRONG_CARRY = "wrong carry"   # the carry written is not the one the step produces
 
 _STEP_LINE = re.compile(
     r"^(?:(?P<a>[0-9](?: [0-9])*)? \+ (?P<b>[0-9](?: [0-9])*)? , |, )"
@@ -86,40 +88,54 @@ def sample_number(rng, digits: int) -> int:
     return int(str(leading) + rest)
 
 
+@dataclass(frozen=True)
+class AdditionOptions:
+    min_digits: int = option(1, "fewest digits of an operand")
+    max_digits: int = option(8, "most digits of an operand (the paper: 8)")
+
+    def __post_init__(self):
+        if not 1 <= self.min_digits <= self.max_digits <= MAX_DIGITS:
+            raise ValueError(f"digit range {self.min_digits}..{self.max_digits} must satisfy "
+                             f"1 <= min <= max <= {MAX_DIGITS}")
+
+
 class Addition(Task):
     """a + b with each operand's digit count drawn uniformly from [min_digits, max_digits]."""
 
     name = "addition"
+    Options = AdditionOptions
+    size_name = "digits"
+    example_input = "29+57"
+    verdict_kinds = (CORRECT, WRONG_DIGIT, WRONG_CARRY, WRONG_COPY, WRONG_TOTAL, MALFORMED)
+    structural_tokens = ARITHMETIC_TOKENS
     spaced_digits = True
+    quick_options = {"max_digits": 3}   # 1-3 digit sums: learnt in about two minutes on a laptop
 
-    def split_options(self, split: str) -> dict:
-        if split == "ood":
-            return {"min_digits": 9, "max_digits": 10}
-        return {"min_digits": 1, "max_digits": 8}
+    def ood_options(self, options: AdditionOptions) -> AdditionOptions:
+        """Operands of the two digit counts just beyond training: 9 and 10 digits for the paper's 1-8."""
+        return replace(options, min_digits=options.max_digits + 1, max_digits=options.max_digits + 2)
 
-    def sample_problem(self, rng, min_digits: int = 1, max_digits: int = 8) -> tuple[int, int]:
-        if not 1 <= min_digits <= max_digits <= MAX_DIGITS:
-            raise ValueError(f"digit range {min_digits}..{max_digits} must satisfy 1 <= min <= max <= {MAX_DIGITS}")
-        a_digits = int(rng.integers(min_digits, max_digits + 1))
-        b_digits = int(rng.integers(min_digits, max_digits + 1))
+    def sample_problem(self, rng, options: AdditionOptions) -> tuple[int, int]:
+        a_digits = int(rng.integers(options.min_digits, options.max_digits + 1))
+        b_digits = int(rng.integers(options.min_digits, options.max_digits + 1))
         return sample_number(rng, a_digits), sample_number(rng, b_digits)
 
-    def longest_problem(self, min_digits: int = 1, max_digits: int = 8) -> tuple[int, int]:
-        largest = 10 ** max_digits - 1
+    def longest_problem(self, options: AdditionOptions) -> tuple[int, int]:
+        largest = 10 ** options.max_digits - 1
         return largest, largest
 
     def problem_key(self, problem) -> str:
         a, b = problem
         return f"{a}+{b}"
 
-    def render(self, problem, fmt: str, comments: bool = False) -> Example:
-        check_format(fmt)
+    def render(self, problem, format: str, comments: bool = False) -> Example:
+        check_format(format)
         a, b = problem
         input_text = f"{spaced(str(a))} + {spaced(str(b))}"
         answer = spaced(str(a + b))
-        length = max(len(str(a)), len(str(b)))
-        if fmt == "direct":
-            return Example(input_text, answer, answer, length)
+        digits = max(len(str(a)), len(str(b)))
+        if format == "direct":
+            return Example(input_text, answer, answer, digits)
         states = addition_steps(a, b)
         lines = [SCRATCH_OPEN]
         for index, state in enumerate(states):
@@ -129,7 +145,7 @@ class Addition(Task):
             lines.append(line)
         final_carry, final_result = states[-1][3], states[-1][2]
         lines += [spaced(str(final_carry) + final_result), SCRATCH_CLOSE, answer]
-        return Example(input_text, "\n".join(lines), answer, length)
+        return Example(input_text, "\n".join(lines), answer, digits)
 
     def parse_input(self, text: str) -> tuple[int, int]:
         """Read '29+57', '29 + 57' or the paper's '2 9 + 5 7'."""
@@ -144,7 +160,7 @@ class Addition(Task):
                 raise ValueError(f"{operand!r} has more than {MAX_DIGITS} digits")
         return int(a_text), int(b_text)
 
-    def check(self, input_text: str, target: str, fmt: str = "scratchpad") -> Verdict:
+    def check(self, input_text: str, target: str, format: str = "scratchpad") -> Verdict:
         """Verify ``target`` against the sum in ``input_text`` step by step; the first mistake wins.
 
         Line numbers count the target's lines from 1 (line 1 is ``<scratch>``).
@@ -154,7 +170,7 @@ class Addition(Task):
         except ValueError as error:
             return Verdict(MALFORMED, None, None, input_text, f"input unreadable: {error}")
         answer = spaced(str(a + b))
-        if fmt == "direct":
+        if format == "direct":
             return _check_answer(target, answer, 1)
         parts = split_scratchpad(target)
         if isinstance(parts, Verdict):
