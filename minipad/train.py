@@ -92,7 +92,8 @@ def load_model(path: str) -> tuple[GPT, TrainConfig, dict, dict]:
         raise UserError(f"{path} does not hold a model minipad can rebuild ({error}): {rebuild}") from None
     if meta.get("vocabulary") != list(get_task(config.task).tokenizer().vocabulary):
         raise UserError(f"{path} was trained with another vocabulary than minipad's {config.task} task now "
-                        f"uses, so its token ids mean other text: {rebuild} --task {config.task}")
+                        f"uses, so its token ids mean other text: use the minipad version that saved it, or "
+                        f"train a new one with 'python -m minipad train --task {config.task}'")
     try:
         int(meta["step"]), float(meta["train_seconds"]), list(meta["history"]), list(meta["evaluations"])
         model_config = GPTConfig(**meta["model_config"])
