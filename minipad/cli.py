@@ -66,7 +66,7 @@ def add_task_option_arguments(parser: argparse.ArgumentParser) -> None:
         default = takers[0][1].default
         kind = true_or_false if isinstance(default, bool) else type(default)
         help_text = "; ".join(f"{task_name}: {option_field.metadata.get('help', '')} [{option_field.default!r}]"
-                              for task_name, option_field in takers)
+                              for task_name, option_field in takers).replace("%", "%%")   # argparse formats help
         group.add_argument(option_flag(name), dest=TASK_OPTION_DEST + name, type=kind, default=None,
                            metavar=name.upper(), help=help_text)
 
@@ -197,7 +197,7 @@ COMMANDS = {
               add_check_arguments, run_check),
     "train": (f"train a model and print its accuracy table (default: {DEFAULT_TASK} with a scratchpad)",
               _lazy("minipad.commands", "add_train_arguments"), _lazy("minipad.commands", "run_train")),
-    "eval": ("evaluate a checkpoint per problem size, inside and beyond the training lengths",
+    "eval": ("evaluate a checkpoint per problem size, inside and beyond the training distribution",
              _lazy("minipad.commands", "add_eval_arguments"), _lazy("minipad.commands", "run_eval")),
     "sample": ("let a trained model work one problem, with the checker marking its first wrong step",
                _lazy("minipad.commands", "add_sample_arguments"), _lazy("minipad.commands", "run_sample")),

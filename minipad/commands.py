@@ -101,9 +101,9 @@ def run_train(args) -> int:
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="a model.npz written by train")
     parser.add_argument("--test-problems", type=non_negative_int, default=None,
-                        help="held-out problems of the training lengths (default: the run's test_problems)")
+                        help="held-out problems of the training distribution (default: the run's test_problems)")
     parser.add_argument("--ood-problems", type=non_negative_int, default=None,
-                        help="problems just beyond the training lengths (default: the run's ood_problems)")
+                        help="problems just beyond the training distribution (default: the run's ood_problems)")
 
 
 def run_eval(args) -> int:

@@ -44,7 +44,7 @@ class TrainConfig:
     # evaluation
     eval_every: int = 500           # steps between progress evaluations (and checkpoints)
     eval_problems: int = 200        # held-out problems per progress evaluation
-    test_problems: int = 1000       # held-out problems of the training lengths at the end
+    test_problems: int = 1000       # held-out problems of the training distribution at the end
     ood_problems: int = 1000        # problems just beyond the training distribution at the end (the task says which)
     # bookkeeping
     seed: int = 0                   # seeds the one random generator of the run

@@ -1,6 +1,6 @@
 """Training: fresh problems every step, AdamW, periodic evaluation, atomic checkpoints, exact resume.
 
-Data. Every batch draws new training problems (operand lengths uniform, as the paper's 1-8 digit set)
+Data. Every batch draws new training problems with the task's options (addition: the paper's 1-8 digits)
 from the training side of the held-out split (minipad/data.py). A fixed set of 100,000 problems would be
 seen about three times in a default run; fresh draws cost nothing, remove any chance of memorising,
 and need no data on disk. The draws come from the run's one random generator, whose state goes into

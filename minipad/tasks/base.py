@@ -29,7 +29,11 @@ Adding a task (say ``sorting``) is one module here and one entry in ``TASKS`` (t
         Options = SortingOptions
         size_name = "items"                     # the first column of its accuracy tables
         example_input = "3 1 2"                 # shown in the help of data --problem and sample
-        verdict_kinds = (CORRECT, WRONG_COPY, WRONG_TOTAL, MALFORMED)
+        verdict_kinds = (CORRECT, WRONG_COPY, WRONG_TOTAL, MALFORMED)   # the error columns of its tables
+        structural_tokens = (SCRATCH_OPEN, SCRATCH_CLOSE, "sorted: ")   # strings its lines repeat: one token each
+
+        def ood_options(self, options):         # optional: longer lists than training saw
+            return replace(options, max_items=options.max_items + 2)
         ...and the methods below that say NotImplementedError.
 
 Training, evaluation and the command line ask the task for everything that differs from task to task;
