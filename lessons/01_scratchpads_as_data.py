@@ -23,7 +23,6 @@ import numpy as np
 from minipad.tasks.base import mark_lines
 from minipad.data import is_held_out, make_batch, prompt_text, sample_examples, split_rng
 from minipad.tasks import get_task
-from minipad.tokenizer import Tokenizer
 
 FIGURE_2 = """<scratch>
 2 9 + 5 7 ,  C: 0
@@ -82,7 +81,7 @@ def main():
         them; our tokenizer drops those spaces when encoding and puts them back when decoding. Repeated
         pieces such as ' + ' and ' C: ' are single tokens.
     """)
-    tokenizer = Tokenizer(addition.spaced_digits)
+    tokenizer = addition.tokenizer()
     ids = tokenizer.encode(scratch.target)
     print("first scratchpad line as tokens:", [tokenizer.vocabulary[i] for i in tokenizer.encode(
         scratch.target.split("\n")[1])])
@@ -174,7 +173,7 @@ def main():
         Lesson 9 trains on it.
     """)
     polynomial = get_task("polynomial")
-    problem = polynomial.sample_problem(rng)
+    problem = polynomial.sample_problem(rng, polynomial.make_options())
     poly = polynomial.render(problem, "scratchpad", comments=True)
     lesson.show(poly.input + "\n" + poly.target)
     plain = polynomial.render(problem, "scratchpad")

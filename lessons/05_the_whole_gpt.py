@@ -26,7 +26,6 @@ from minipad.gradcheck import check_model, format_errors
 from minipad.model import GPT, GPTConfig
 from minipad.optim import AdamW, clip_grad_norm
 from minipad.tasks import get_task
-from minipad.tokenizer import VOCABULARY, Tokenizer
 
 TOLERANCE = 1e-7
 
@@ -61,7 +60,7 @@ def main():
     args = parse_args(__doc__)
     rng = np.random.default_rng(args.seed)
     lesson = Lesson(5, "The whole GPT")
-    V = len(VOCABULARY)
+    V = get_task("addition").tokenizer().vocab_size
 
     lesson.step("Count the parameters")
     lesson.say("""
@@ -130,8 +129,9 @@ def main():
         on the same batch of scratchpads: the loss should fall towards zero.
     """)
     addition = get_task("addition")
-    tokenizer = Tokenizer(addition.spaced_digits)
-    examples = sample_examples(addition, "train", 8, "scratchpad", split_rng(args.seed, "train"), max_digits=3)
+    tokenizer = addition.tokenizer()
+    examples = sample_examples(addition, "train", 8, "scratchpad", split_rng(args.seed, "train"),
+                               addition.make_options({"max_digits": 3}))
     batch = make_batch(tokenizer, examples)
     config = GPTConfig(V, n_layer=2, n_head=4, n_embd=32 if args.quick else 48, block_size=64, position="rope")
     model = GPT(config, rng)

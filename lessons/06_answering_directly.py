@@ -20,7 +20,7 @@ lesson 7 reuses the first.
 
 Run:  python lessons/06_answering_directly.py [--quick] [--seed N] [--out runs/lessons]
 """
-from _common import (Lesson, accuracy_by_length, addition_config, addition_report, nonzero, parse_args, recipe,
+from _common import (Lesson, accuracy_by_size, addition_config, addition_report, nonzero, parse_args, recipe,
                      side_by_side, train_run)  # first: the path to minipad and single-threaded BLAS
 
 from dataclasses import asdict
@@ -76,7 +76,7 @@ def main():
     lesson.step("Both runs, side by side")
     print(side_by_side({f"{steps} steps": report, f"{long_steps} steps": long_report}, beyond_from=digits + 1))
     print(f"  training time: {seconds:.0f} s for {steps} steps, {long_seconds:.0f} s for {long_steps}")
-    short, long = accuracy_by_length(report), accuracy_by_length(long_report)
+    short, long = accuracy_by_size(report), accuracy_by_size(long_report)
     lesson.say("""
         Read the columns top to bottom: the model learns the short sums first and the long ones last, if at
         all. The longest sums it trained on are the hardest: their leftmost digit depends on a chain of

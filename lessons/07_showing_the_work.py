@@ -20,14 +20,13 @@ Saves: runs/lessons/07_scratchpad/ (model.npz, loss.csv, eval.json); lessons 8 a
 
 Run:  python lessons/07_showing_the_work.py [--quick] [--seed N] [--out runs/lessons]
 """
-from _common import (Lesson, accuracy_by_length, addition_config, addition_report, nonzero, parse_args, recipe,
+from _common import (Lesson, accuracy_by_size, addition_config, addition_report, nonzero, parse_args, recipe,
                      side_by_side, train_run)  # first: the path to minipad and single-threaded BLAS
 
 import os
 
 from minipad.data import encode_example
 from minipad.tasks import get_task
-from minipad.tokenizer import Tokenizer
 from minipad.train import checkpoint_path
 
 
@@ -37,7 +36,7 @@ def main():
     settings = recipe(args.quick)
     digits = settings["max_digits"]
     addition = get_task("addition")
-    tokenizer = Tokenizer(addition.spaced_digits)
+    tokenizer = addition.tokenizer()
 
     lesson.step("The same problems, a longer target")
     example = addition.render((478, 95), "scratchpad")
@@ -86,7 +85,7 @@ def main():
     print(f"  training time: {', '.join(timings)}")
 
     inside, direct_inside = report["splits"]["test"], direct_report["splits"]["test"]
-    scratch_by_length, direct_by_length = accuracy_by_length(report), accuracy_by_length(direct_report)
+    scratch_by_length, direct_by_length = accuracy_by_size(report), accuracy_by_size(direct_report)
     if args.quick:
         lesson.check(set(scratch_by_length) == set(direct_by_length) == set(settings["eval_digits"]),
                      "both models were measured at every length")

@@ -26,11 +26,10 @@ import numpy as np
 
 from minipad.tasks.base import mark_lines
 from minipad.data import prompt_text
-from minipad.evaluate import ERROR_KINDS, decode_answers
+from minipad.evaluate import decode_answers
 from minipad.plot import heatmap
 from minipad.table import format_table
 from minipad.tasks import get_task
-from minipad.tokenizer import Tokenizer
 
 SHORT_NAMES = {"<scratch>": "<", "</scratch>": ">", " + ": "+", " , ": ",", ", ": ",", " C: ": "C", "\n": "|"}
 
@@ -148,7 +147,8 @@ def main():
     settings = recipe(args.quick)
     digits = settings["max_digits"]
     addition = get_task("addition")
-    tokenizer = Tokenizer(addition.spaced_digits)
+    tokenizer = addition.tokenizer()
+    error_kinds = addition.error_kinds
 
     lesson.step("Lesson 7's scratchpad model")
     config = addition_config("scratchpad", settings["steps"], args, "07_scratchpad")
@@ -170,10 +170,10 @@ def main():
         wrong = [v for v in verdicts if not v.correct]
         on_line_2 = sum(v.line == 2 for v in wrong)
         rows.append([f"{length}" + (" (unseen)" if length > digits else ""), len(examples),
-                     f"{100 * kinds['correct'] / len(examples):.1f}"] + [kinds[k] for k in ERROR_KINDS]
+                     f"{100 * kinds['correct'] / len(examples):.1f}"] + [kinds[k] for k in error_kinds]
                     + [f"{100 * on_line_2 / len(wrong):.0f}" if wrong else "-"])
-    print(format_table(["digits", "problems", "correct %"] + list(ERROR_KINDS) + ["of mistakes, on line 2 %"],
-                       rows, align=["<"] + [">"] * (len(ERROR_KINDS) + 3)))
+    print(format_table(["digits", "problems", "correct %"] + list(error_kinds) + ["of mistakes, on line 2 %"],
+                       rows, align=["<"] + [">"] * (len(error_kinds) + 3)))
     unseen = [v for length, vs in verdicts_by_length.items() if length > digits for v in vs if not v.correct]
     early = sum(v.line == 2 for v in unseen)
     lesson.check(sum(len(vs) for vs in verdicts_by_length.values()) == sum(len(es) for es in sets.values()),
@@ -228,7 +228,8 @@ def main():
                              [[role, f"{share:.2f}"] for role, share in sorted(zip(ROLES, shares), key=lambda r: -r[1])
                               if share >= 0.005]), indent=4)
 
-    example = addition.render(addition.sample_problem(np.random.default_rng(args.seed), digits, digits), "scratchpad")
+    example = addition.render(addition.sample_problem(np.random.default_rng(args.seed),
+                                                       addition.make_options({"min_digits": digits, "max_digits": digits})), "scratchpad")
     ids = tokenizer.encode(prompt_text(example) + example.target)
     tokens = [tokenizer.vocabulary[i] for i in ids]
     tags, queries = tag_tokens(tokens)

@@ -16,7 +16,7 @@ Saves: runs/lessons/09_polynomial_direct/ and runs/lessons/09_polynomial_scratch
 
 Run:  python lessons/09_polynomials.py [--quick] [--seed N] [--out runs/lessons]
 """
-from _common import (MODEL_RECIPE, Lesson, accuracy_by_length, nonzero, parse_args, run_folder, side_by_side,
+from _common import (MODEL_RECIPE, Lesson, accuracy_by_size, nonzero, parse_args, run_folder, side_by_side,
                      train_run)  # first: the path to minipad and single-threaded BLAS
 
 from collections import Counter
@@ -97,7 +97,7 @@ def main():
     print(f"  the paper, fine-tuned 8B model after 2,000 steps: direct 31.8%, scratchpad 50.7%; "
           f"here: direct {100 * direct_total:.1f}%, scratchpad {100 * scratch_total:.1f}%")
     if args.quick:
-        lesson.check(set(accuracy_by_length(reports["scratchpad"])) == {1, 2, 3},
+        lesson.check(set(accuracy_by_size(reports["scratchpad"])) == {1, 2, 3},
                      "both models were measured on polynomials of 1, 2 and 3 terms")
     else:
         lesson.check(scratch_total >= direct_total + 0.1, "the scratchpad model is ahead by 10 points or more",
@@ -118,7 +118,7 @@ def main():
         print(f"  term lines {name:<8} right: {right:>4} of {total:<4} ({100 * right / max(total, 1):.0f}%)")
     term_share = sum(r for r, _ in by_power.values()) / max(1, sum(t for _, t in by_power.values()))
     total_share = all_right[0] / max(1, all_right[1])
-    multi = [(e, w) for e, w in zip(test["scratchpad"], written) if e.length > 1]
+    multi = [(e, w) for e, w in zip(test["scratchpad"], written) if e.size > 1]
     multi_right_terms = term_lines_right(polynomial, [e for e, _ in multi], [w for _, w in multi])[1]
     print(f"  scratchpads with every term line right: {all_right[1]}; of those, total right: {all_right[0]} "
           f"({100 * total_share:.0f}%); with two or three terms: {multi_right_terms[0]} of {multi_right_terms[1]}")

@@ -26,7 +26,6 @@ from minipad.data import prompt_text, sample_examples, split_rng
 from minipad.generate import KVCache, forward_step, generate
 from minipad.model import GPT, GPTConfig
 from minipad.tasks import get_task
-from minipad.tokenizer import VOCABULARY, Tokenizer
 from minipad.train import load_model
 
 
@@ -65,7 +64,7 @@ def main():
     rng = np.random.default_rng(args.seed)
     lesson = Lesson(10, "Fast generation: the key/value cache")
     addition = get_task("addition")
-    tokenizer = Tokenizer(addition.spaced_digits)
+    tokenizer = addition.tokenizer()
 
     lesson.step("A model to decode with")
     checkpoint = os.path.join(args.out, "07_scratchpad", "model.npz")
@@ -73,7 +72,7 @@ def main():
         model, config, _, _ = load_model(checkpoint)
         print(f"  using lesson 7's trained model from {checkpoint} ({model.num_params():,} parameters)")
     else:
-        model = GPT(GPTConfig(len(VOCABULARY), n_layer=2, n_head=4, n_embd=64, block_size=160, position="rope"), rng)
+        model = GPT(GPTConfig(tokenizer.vocab_size, n_layer=2, n_head=4, n_embd=64, block_size=160, position="rope"), rng)
         print(f"  no trained model at {checkpoint}: a fresh one ({model.num_params():,} parameters); "
               f"its text is nonsense, its arithmetic is what we measure")
     lesson.say("""
@@ -89,7 +88,8 @@ def main():
         the model, reading and extending the cache. Feed a prompt, then one token at a time, and compare
         each step's logits with a full forward pass over the whole sequence so far.
     """)
-    example = sample_examples(addition, "test", 1, "scratchpad", split_rng(args.seed, "test"), max_digits=3)[0]
+    example = sample_examples(addition, "test", 1, "scratchpad", split_rng(args.seed, "test"),
+                               addition.make_options({"max_digits": 3}))[0]
     sequence = tokenizer.encode(prompt_text(example) + example.target)
     prompt_length = len(tokenizer.encode(prompt_text(example)))
     cache = KVCache(model, batch_size=1, max_length=len(sequence))
@@ -123,7 +123,7 @@ def main():
     lesson.step("Race: recompute everything versus the cache")
     n_prompts, lengths = (16, (20, 60)) if args.quick else (32, (30, 120))
     examples = sample_examples(addition, "test", n_prompts, "scratchpad", split_rng(args.seed + 1, "test"),
-                               min_digits=3, max_digits=3)
+                               addition.make_options({"min_digits": 3, "max_digits": 3}))
     prompts = [tokenizer.encode(prompt_text(e)) for e in examples]
     lengths = tuple(min(n, model.config.block_size - len(prompts[0])) for n in lengths)
     lesson.say(f"""

@@ -20,7 +20,7 @@ Saves: runs/lessons/11_table/ (model.npz, loss.csv, eval.json).
 
 Run:  python lessons/11_longer_sums.py [--quick] [--seed N] [--out runs/lessons]
 """
-from _common import (Lesson, accuracy_by_length, addition_config, addition_report, nonzero, parse_args, recipe,
+from _common import (Lesson, accuracy_by_size, addition_config, addition_report, nonzero, parse_args, recipe,
                      side_by_side, train_run)  # first: the path to minipad and single-threaded BLAS
 
 import os
@@ -30,7 +30,6 @@ from minipad.evaluate import decode_answers
 from minipad.positions import SequenceLayout
 from minipad.tasks import get_task
 from minipad.tasks.base import mark_lines
-from minipad.tokenizer import Tokenizer
 from minipad.train import checkpoint_path
 
 # The table layout: coupled rotary positions, digit places, roles and a window of two lines.
@@ -55,7 +54,7 @@ def main():
     settings = recipe(args.quick)
     digits = settings["max_digits"]
     addition = get_task("addition")
-    tokenizer = Tokenizer(addition.spaced_digits)
+    tokenizer = addition.tokenizer()
 
     lesson.step(f"The plain model on sums longer than {digits} digits")
     plain_config = addition_config("scratchpad", settings["steps"], args, "07_scratchpad")
@@ -119,19 +118,19 @@ def main():
     table_report = addition_report(table_model, "scratchpad", args, digits)
     print(side_by_side({"plain positions": plain_report, "table positions": table_report,
                         "table, every step right": (table_report, "target_accuracy")}, beyond_from=digits + 1))
-    by_length = accuracy_by_length(table_report)
+    by_size = accuracy_by_size(table_report)
     table_beyond = table_report["splits"].get("ood")
     if table_beyond:
         print(f"  table model on unseen lengths: first mistakes {nonzero(table_beyond['errors']) or 'none'}")
     if not args.quick:
         lesson.check(table_report["splits"]["test"]["answer_accuracy"] >= 0.95,
                      "the table model gets at least 95% of the training lengths right")
-        for length in sorted(by_length):
+        for length in sorted(by_size):
             if length > digits:
-                lesson.check(by_length[length] >= 0.8, f"and at least 80% of the unseen {length}-digit sums",
-                             f"{100 * by_length[length]:.0f}%")
+                lesson.check(by_size[length] >= 0.8, f"and at least 80% of the unseen {length}-digit sums",
+                             f"{100 * by_size[length]:.0f}%")
     else:
-        lesson.check(set(by_length) == set(settings["eval_digits"]), "the table model was measured at every length")
+        lesson.check(set(by_size) == set(settings["eval_digits"]), "the table model was measured at every length")
     lesson.say(f"""
         Same model, same steps, same problems: only the positions changed, and the text is the paper's to
         the byte. The scratchpad now does what the paper saw only in large pre-trained models: it carries

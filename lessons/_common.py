@@ -128,7 +128,7 @@ def addition_config(fmt: str, steps: int, args, name: str):
     """The TrainConfig of one addition run of the lessons."""
     from minipad.config import TrainConfig
     settings = recipe(args.quick)
-    return TrainConfig(task="addition", format=fmt, min_digits=1, max_digits=settings["max_digits"],
+    return TrainConfig(task="addition", format=fmt, task_options={"min_digits": 1, "max_digits": settings["max_digits"]},
                        max_steps=steps, warmup_steps=settings["warmup_steps"], eval_every=max(1, steps // 5),
                        eval_problems=50 if args.quick else 100, test_problems=0, ood_problems=0,
                        seed=args.seed, out=run_folder(args.out, name, args.quick), **MODEL_RECIPE)
@@ -156,7 +156,8 @@ def train_run(config, reuse: bool = False):
     def log(message=""):
         print(textwrap.indent(str(message), "  "))
 
-    sizes = f"sums of 1-{config.max_digits} digits" if config.task == "addition" else "polynomials"
+    sizes = (f"sums of 1-{config.task_options['max_digits']} digits" if config.task == "addition"
+             else "polynomials")
     print(f"  training {config.task}, {config.format}: {config.max_steps} steps of {config.batch_size} {sizes}, "
           f"into {config.out}")
     train(config, force=True, log=log, progress=sys.stderr.isatty())
@@ -171,7 +172,7 @@ def length_sets(task, fmt: str, lengths, n: int, seed: int) -> dict:
     """
     from minipad.data import sample_examples, split_rng
     return {length: sample_examples(task, "test", n, fmt, split_rng(seed + 1000 + length, "test"),
-                                    min_digits=length, max_digits=length)
+                                    task.make_options({"min_digits": length, "max_digits": length}))
             for length in lengths}
 
 
@@ -187,9 +188,9 @@ def addition_report(model, fmt: str, args, train_digits: int) -> dict:
     return evaluate(model, task, fmt, inside, beyond)
 
 
-def accuracy_by_length(report: dict) -> dict:
-    """{length (int): answer accuracy} of an evaluation report."""
-    return {int(length): summary["answer_accuracy"] for length, summary in report["by_length"].items()}
+def accuracy_by_size(report: dict) -> dict:
+    """{size (int): answer accuracy} of an evaluation report."""
+    return {int(size): summary["answer_accuracy"] for size, summary in report["by_size"].items()}
 
 
 def side_by_side(columns: dict, size_name: str = "digits", beyond_from: int | None = None,
@@ -203,7 +204,7 @@ def side_by_side(columns: dict, size_name: str = "digits", beyond_from: int | No
     from minipad.table import format_table
     specs = [(value, "answer_accuracy") if isinstance(value, dict) else value for value in columns.values()]
     reports = [report for report, _ in specs]
-    lengths = sorted({int(length) for report in reports for length in report["by_length"]})
+    lengths = sorted({int(length) for report in reports for length in report["by_size"]})
     first = reports[0]
 
     def percent(summary, metric):
@@ -212,8 +213,8 @@ def side_by_side(columns: dict, size_name: str = "digits", beyond_from: int | No
     rows = []
     for length in lengths:
         label = f"{length}" + (" (unseen)" if beyond_from is not None and length >= beyond_from else "")
-        n = first["by_length"].get(str(length), {}).get("n", "")
-        rows.append([label, n] + [percent(report["by_length"].get(str(length)), metric) for report, metric in specs])
+        n = first["by_size"].get(str(length), {}).get("n", "")
+        rows.append([label, n] + [percent(report["by_size"].get(str(length)), metric) for report, metric in specs])
     names = split_names or {"test": "training lengths", "ood": "unseen lengths"}
     for split in ("test", "ood"):
         if split in first["splits"]:

@@ -10,6 +10,7 @@ import os
 import sys
 
 from .errors import UserError
+from .tasks import DEFAULT_TASK
 
 EXIT_USAGE = 2
 
@@ -38,6 +39,52 @@ positive_int = whole_number(1)
 non_negative_int = whole_number(0)
 
 
+def true_or_false(text: str) -> bool:
+    """An argparse type for yes/no settings: true, yes, 1, on or false, no, 0, off."""
+    if text.lower() in ("true", "yes", "1", "on"):
+        return True
+    if text.lower() in ("false", "no", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+TASK_OPTION_DEST = "task option "   # argparse keeps each task option under this prefix and its name
+
+
+def add_task_option_arguments(parser: argparse.ArgumentParser,
+                              title: str = "task options (each task takes its own; defaults in brackets)") -> None:
+    """One --option per field of every task's options dataclass (default None: not given); its help says
+    which task takes it. The chosen task refuses the options of another one (Task.make_options)."""
+    from dataclasses import fields
+    from .tasks import TASKS
+    from .tasks.base import option_flag
+    offered = {}
+    for task in TASKS.values():
+        for option_field in fields(task.Options):
+            offered.setdefault(option_field.name, []).append((task.name, option_field))
+    group = parser.add_argument_group(title)
+    for name, takers in offered.items():
+        default = takers[0][1].default
+        kind = true_or_false if isinstance(default, bool) else type(default)
+        help_text = "; ".join(f"{task_name}: {option_field.metadata.get('help', '')} [{option_field.default!r}]"
+                              for task_name, option_field in takers).replace("%", "%%")   # argparse formats help
+        group.add_argument(option_flag(name), dest=TASK_OPTION_DEST + name, type=kind, default=None,
+                           metavar=name.upper(), help=help_text)
+
+
+def given_task_options(args) -> dict:
+    """The task options given on the command line, by name."""
+    return {key[len(TASK_OPTION_DEST):]: value for key, value in vars(args).items()
+            if key.startswith(TASK_OPTION_DEST) and value is not None}
+
+
+def problem_examples() -> str:
+    """Problems as users type them, one per task, for the help of options that take a problem."""
+    import shlex
+    from .tasks import TASKS
+    return " or ".join(shlex.quote(task.example_input) for task in TASKS.values() if task.example_input)
+
+
 def writable_file(path: str) -> str:
     """A path whose folder exists (nothing is created behind the user's back) and that is not a folder."""
     if os.path.isdir(path) or path.endswith(os.sep):
@@ -53,30 +100,32 @@ def writable_file(path: str) -> str:
 # ---------------------------------------------------------------------------------------------- data
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     from .data import SPLITS
-    from .tasks import FORMATS, TASKS
-    parser.add_argument("--task", choices=list(TASKS), default="addition", help="which task (default: addition)")
+    from .tasks import DEFAULT_TASK, FORMATS, TASKS
+    parser.add_argument("--task", choices=list(TASKS), default=DEFAULT_TASK, help=f"which task (default: {DEFAULT_TASK})")
     parser.add_argument("--format", choices=FORMATS, default="scratchpad", help="target format (default: scratchpad)")
     parser.add_argument("--split", choices=SPLITS, default="train",
-                        help="train, test (same distribution, held-out problems) or ood (addition: 9-10 digits)")
+                        help="train, test (same distribution, held-out problems) or ood (just beyond the training "
+                             "options, as the task defines it)")
     parser.add_argument("-n", type=positive_int, default=None,
                         help="number of examples (default: 5 printed; the paper's split size with --out)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--min-digits", type=positive_int, default=None, help="addition: fewest digits per operand")
-    parser.add_argument("--max-digits", type=positive_int, default=None, help="addition: most digits per operand")
     parser.add_argument("--comments", action="store_true",
-                        help="show reader comments after each addition step (display only, never in --out)")
+                        help="show reader comments after each scratchpad step (display only, never in --out)")
     parser.add_argument("--out", default=None, help="write JSONL {input, target} lines to this file instead of printing")
     parser.add_argument("--problem", default=None,
-                        help="render this one problem instead of drawing some, e.g. 29+57 or "
-                             "'Evaluate -7*x**2 + 7*x + 5 at x = 1'")
+                        help=f"render this one problem instead of drawing some, e.g. {problem_examples()}")
+    add_task_option_arguments(parser)
 
 
 def run_data(args) -> int:
     from .data import DEFAULT_SIZES, sample_examples, split_options, split_rng, write_jsonl
     from .tasks import get_task
     task = get_task(args.task)
-    if task.name != "addition" and (args.min_digits or args.max_digits):
-        raise UserError("--min-digits and --max-digits apply to --task addition only")
+    try:
+        options = task.make_options(given_task_options(args))   # the training options
+        drawn_with = split_options(task, args.split, options)
+    except ValueError as error:
+        raise UserError(str(error)) from None
     if args.out is not None:
         writable_file(args.out)
         if args.comments:
@@ -92,21 +141,16 @@ def run_data(args) -> int:
         print(example.input)
         print(example.target)
         return 0
-    try:
-        options = split_options(task, args.split, min_digits=args.min_digits, max_digits=args.max_digits)
-        task.sample_problem(split_rng(args.seed, args.split), **options)   # validates the options
-    except ValueError as error:
-        raise UserError(str(error)) from None
     n = args.n or (DEFAULT_SIZES[args.split] if args.out else 5)
     rng = split_rng(args.seed, args.split)
     if args.out is not None:
-        examples = sample_examples(task, args.split, n, args.format, rng, **options)
+        examples = sample_examples(task, args.split, n, args.format, rng, options)
         write_jsonl(args.out, examples)
         print(f"wrote {n} {task.name} {args.format} examples ({args.split} split, seed {args.seed}) to {args.out}")
         return 0
     from .data import sample_problem
     for index in range(n):
-        problem = sample_problem(task, args.split, rng, **options)
+        problem = sample_problem(task, args.split, rng, drawn_with)
         example = task.render(problem, args.format, comments=args.comments)
         if index:
             print()
@@ -117,8 +161,8 @@ def run_data(args) -> int:
 
 # --------------------------------------------------------------------------------------------- check
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
-    from .tasks import FORMATS, TASKS
-    parser.add_argument("--task", choices=list(TASKS), default="addition", help="which task (default: addition)")
+    from .tasks import DEFAULT_TASK, FORMATS, TASKS
+    parser.add_argument("--task", choices=list(TASKS), default=DEFAULT_TASK, help=f"which task (default: {DEFAULT_TASK})")
     parser.add_argument("--format", choices=FORMATS, default="scratchpad", help="target format (default: scratchpad)")
     parser.add_argument("input", help="the problem as the model read it, e.g. '2 9 + 5 7'")
     parser.add_argument("target", nargs="?", default=None,
@@ -152,9 +196,9 @@ COMMANDS = {
     "data": ("print or write examples of a task in the paper's formats", add_data_arguments, run_data),
     "check": ("read a target (from an argument or standard input) and name its first wrong step",
               add_check_arguments, run_check),
-    "train": ("train a model and print its accuracy table (default: addition with a scratchpad)",
+    "train": (f"train a model and print its accuracy table (default: {DEFAULT_TASK} with a scratchpad)",
               _lazy("minipad.commands", "add_train_arguments"), _lazy("minipad.commands", "run_train")),
-    "eval": ("evaluate a checkpoint per problem size, inside and beyond the training lengths",
+    "eval": ("evaluate a checkpoint per problem size, inside and beyond the training distribution",
              _lazy("minipad.commands", "add_eval_arguments"), _lazy("minipad.commands", "run_eval")),
     "sample": ("let a trained model work one problem, with the checker marking its first wrong step",
                _lazy("minipad.commands", "add_sample_arguments"), _lazy("minipad.commands", "run_sample")),

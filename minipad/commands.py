@@ -7,32 +7,27 @@ import os
 import time
 from dataclasses import MISSING, asdict
 
-from .cli import non_negative_int
+from .cli import add_task_option_arguments, given_task_options, non_negative_int, problem_examples, true_or_false
 from .errors import UserError
 
-# --quick: a first taste in at most two minutes on a 2-core laptop: 1-3 digit sums.
-QUICK = {"max_digits": 3, "max_steps": 2500, "warmup_steps": 100, "eval_every": 500, "eval_problems": 100,
+# --quick: a first taste in at most two minutes on a 2-core laptop, with the task's quick_options (small
+# problems: 1-3 digit sums for addition).
+QUICK = {"max_steps": 2500, "warmup_steps": 100, "eval_every": 500, "eval_problems": 100,
          "test_problems": 300, "ood_problems": 100}
 
 
-def _parse_bool(text: str) -> bool:
-    if text.lower() in ("true", "yes", "1", "on"):
-        return True
-    if text.lower() in ("false", "no", "0", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
-
-
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One --option per TrainConfig field (default None: 'not given'), its comment as the help."""
+    """One --option per TrainConfig field (default None: 'not given'), its comment as the help; then the
+    options of every task (minipad/cli.py)."""
     from .config import TrainConfig, config_fields
     comments = _field_comments(TrainConfig)
     group = parser.add_argument_group("configuration (TrainConfig; defaults in brackets)")
     for field_ in config_fields():
         default = field_.default if field_.default is not MISSING else None
-        kind = _parse_bool if isinstance(default, bool) else type(default)
+        kind = true_or_false if isinstance(default, bool) else type(default)
         group.add_argument(f"--{field_.name.replace('_', '-')}", dest=field_.name, type=kind, default=None,
                            metavar=field_.name.upper(), help=f"{comments.get(field_.name, '')} [{default!r}]")
+    add_task_option_arguments(parser)
 
 
 def _field_comments(cls) -> dict:
@@ -48,29 +43,43 @@ def _field_comments(cls) -> dict:
 
 
 def given_overrides(args) -> dict:
-    """The TrainConfig fields given on the command line. A time budget given alone (--max-minutes without
-    --max-steps) lifts the step cap, so that time decides when to stop, in a new run or a resumed one."""
+    """The TrainConfig fields given on the command line, task options under "task_options". A time budget
+    given alone (--max-minutes without --max-steps) lifts the step cap, so that time decides when to stop,
+    in a new run or a resumed one."""
     from .config import UNLIMITED_STEPS, config_fields
     given = {f.name: getattr(args, f.name) for f in config_fields() if getattr(args, f.name, None) is not None}
     if "max_minutes" in given and "max_steps" not in given:
         given["max_steps"] = UNLIMITED_STEPS
+    if given_task_options(args):
+        given["task_options"] = given_task_options(args)
     return given
 
 
-def build_config(args, preset: dict | None = None):
-    """TrainConfig from the defaults, then the preset, then what was given on the command line."""
+def build_config(args, quick: bool = False):
+    """TrainConfig from the defaults, then the --quick preset (with the task's quick options), then what
+    was given on the command line."""
     from .config import TrainConfig
-    return TrainConfig(**{**(preset or {}), **given_overrides(args)})
+    from .tasks import DEFAULT_TASK, TASKS
+    given = given_overrides(args)
+    task = TASKS.get(given.get("task", DEFAULT_TASK))
+    quick_options = task.quick_options if quick and task is not None else {}
+    task_options = {**quick_options, **given.pop("task_options", {})}
+    return TrainConfig(**{**(QUICK if quick else {}), **given, "task_options": task_options})
 
 
 def print_config(config) -> None:
-    print("config: " + " ".join(f"{key}={value}" for key, value in asdict(config).items()))
+    """The resolved config on one line; the task's options follow the task and format."""
+    settings = {}
+    for key, value in asdict(config).items():
+        settings.update(value if key == "task_options" else {key: value})
+    print("config: " + " ".join(f"{key}={value}" for key, value in settings.items()))
 
 
 # --------------------------------------------------------------------------------------------- train
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="a first taste in about a minute: 1-3 digit sums, 2,500 steps")
+                        help="a first taste in about two minutes: small problems (the task's quick options, "
+                             "e.g. 1-3 digit sums), 2,500 steps")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     parser.add_argument("--force", action="store_true", help="start over even if --out holds a checkpoint")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
@@ -79,7 +88,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_train(args) -> int:
     from .train import train
-    config = build_config(args, QUICK if args.quick else None)
+    config = build_config(args, args.quick)
     overrides = given_overrides(args)
     if not args.resume:
         config.validate()
@@ -92,47 +101,43 @@ def run_train(args) -> int:
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="a model.npz written by train")
     parser.add_argument("--test-problems", type=non_negative_int, default=None,
-                        help="held-out problems of the training lengths (default: the run's test_problems)")
+                        help="held-out problems of the training distribution (default: the run's test_problems)")
     parser.add_argument("--ood-problems", type=non_negative_int, default=None,
-                        help="problems just beyond the training lengths (default: the run's ood_problems)")
-    parser.add_argument("--ood-digits", default=None,
-                        help="addition: sizes of the out-of-distribution problems, e.g. 9,10,12,16,20 (one operand "
-                             "exactly that long, the other 1..that many digits; default: the run's)")
+                        help="problems just beyond the training distribution (default: the run's ood_problems)")
+    add_task_option_arguments(parser, "the sets to evaluate on: the task's options (default: the run's)")
 
 
 def run_eval(args) -> int:
     from .checkpoint import write_text_atomically
     from .evaluate import format_report
     from .tasks import get_task
-    from .train import load_model, run_evaluation, size_name
+    from .train import load_model, run_evaluation
     model, config, _, meta = load_model(args.checkpoint)
     output = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "eval.json")
     if not os.access(os.path.dirname(output), os.W_OK):
         raise UserError(f"cannot write {output}: the folder is not writable")
     task = get_task(config.task)
-    if args.ood_digits is not None:
-        config.ood_digits = args.ood_digits
+    asked = given_task_options(args)
+    if asked:   # other evaluation sets than the run's, e.g. --ood-digits 9,10,12,16,20 for addition
+        config.task_options = {**config.task_options, **asked}
         config.block_size = model.config.block_size
-        if args.ood_problems is not None:
-            config.ood_problems = args.ood_problems
-        elif not config.ood_problems:   # the run had none: 100 problems per size asked for
-            config.ood_problems = 100 * len(args.ood_digits.split(","))
-        args.ood_problems = config.ood_problems
+        if args.ood_problems is None and not config.ood_problems:
+            config.ood_problems = 1000
         try:
-            config.validate()   # the sizes must be readable and fit the model's block size
+            config.validate()   # the options must be the task's, and its sets must fit the model
         except UserError as error:
             if "--block-size" not in str(error):
                 raise
             needed = str(error).split(" take ")[1].split(" tokens")[0]
-            raise UserError(f"the longest of those sums take {needed} tokens but this model holds "
-                            f"{model.config.block_size}: choose smaller --ood-digits") from None
+            raise UserError(f"the longest of those problems take {needed} tokens but this model holds "
+                            f"{model.config.block_size}: ask for shorter ones") from None
     started = time.perf_counter()
     report = run_evaluation(model, config, task, args.test_problems, args.ood_problems)
     report.update(step=meta["step"], eval_seconds=time.perf_counter() - started)
     print(f"{args.checkpoint}: {task.name}, {config.format}, step {meta['step']}; "
           f"evaluated in {report['eval_seconds']:.1f} s")
     if report["splits"]:
-        print(format_report(report, size_name=size_name(task)))
+        print(format_report(report))
     write_text_atomically(output, json.dumps(report, indent=2))
     print(f"saved {output} (replacing the one training wrote)")
     return 0
@@ -141,8 +146,7 @@ def run_eval(args) -> int:
 # -------------------------------------------------------------------------------------------- sample
 def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="a model.npz written by train")
-    parser.add_argument("problem", help="e.g. 29+57 or '2 9 + 5 7'; for polynomials "
-                                        "'Evaluate -7*x**2 + 7*x + 5 at x = 1'")
+    parser.add_argument("problem", help=f"a problem of the model's task, e.g. {problem_examples()}")
 
 
 def run_sample(args) -> int:
@@ -150,7 +154,6 @@ def run_sample(args) -> int:
     from .generate import generate
     from .positions import decoding_layouts
     from .tasks import get_task
-    from .tokenizer import Tokenizer
     from .tasks.base import answer_of, mark_lines
     from .train import load_model
     model, config, _, _ = load_model(args.checkpoint)
@@ -158,7 +161,7 @@ def run_sample(args) -> int:
     try:
         problem = task.parse_input(args.problem)
         example = task.render(problem, config.format)
-        tokenizer = Tokenizer(task.spaced_digits)
+        tokenizer = task.tokenizer()
         sequence, prompt_length = encode_example(tokenizer, example)
     except ValueError as error:
         raise UserError(str(error)) from None
@@ -193,27 +196,27 @@ def run_compare(args) -> int:
     if args.format is not None:
         raise UserError("compare trains both formats: leave out --format")
     reports = {}
-    for fmt in ("direct", "scratchpad"):
-        config = build_config(args, QUICK if args.quick else None)
-        config.format = fmt
+    for format in ("direct", "scratchpad"):
+        config = build_config(args, args.quick)
+        config.format = format
         base = args.out or os.path.join("runs", "compare")
-        config.out = os.path.join(base, f"{config.task}-{fmt}")
+        config.out = os.path.join(base, f"{config.task}-{format}")
         config.validate()
-        print(f"\n=== {fmt} ===")
+        print(f"\n=== {format} ===")
         print_config(config)
-        reports[fmt] = train(config, force=True, progress=not args.no_progress)
+        reports[format] = train(config, force=True, progress=not args.no_progress)
     print()
     print(format_comparison(reports, format_table))
     return 0
 
 
 def format_comparison(reports: dict, format_table) -> str:
-    headers = ["size", "direct answer %", "scratchpad answer %", "scratchpad all steps %"]
     direct, scratch = reports["direct"], reports["scratchpad"]
+    headers = [scratch["size_name"], "direct answer %", "scratchpad answer %", "scratchpad all steps %"]
     rows = []
-    for length, summary in scratch["by_length"].items():
-        other = direct["by_length"].get(length)
-        rows.append([length, f"{100 * other['answer_accuracy']:.1f}" if other else "-",
+    for size, summary in scratch["by_size"].items():
+        other = direct["by_size"].get(size)
+        rows.append([size, f"{100 * other['answer_accuracy']:.1f}" if other else "-",
                      f"{100 * summary['answer_accuracy']:.1f}", f"{100 * summary['target_accuracy']:.1f}"])
     names = {"test": "in distribution", "ood": "out of distribution"}
     for split, summary in scratch["splits"].items():

@@ -6,20 +6,15 @@ checkpoint. Unknown settings are an error, never ignored.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
-
-import numpy as np
+from dataclasses import asdict, dataclass, field, fields
 
 from .data import encode_example, split_options
 from .errors import UserError
 from .model import GPTConfig
-from .tasks import get_task
-from .tokenizer import Tokenizer
+from .tasks import DEFAULT_TASK, TASKS, get_task
 
 
 UNLIMITED_STEPS = 10**9   # max_steps when only a time budget is given
-
-
 # How positions were told before the table layout: checkpoints saved without these settings used them.
 PLAIN_POSITIONS = {"position_ids": "plain", "places": 0, "line_window": False, "roles": 0}
 
@@ -27,10 +22,9 @@ PLAIN_POSITIONS = {"position_ids": "plain", "places": 0, "line_window": False, "
 @dataclass
 class TrainConfig:
     # what to learn
-    task: str = "addition"          # "addition" or "polynomial"
+    task: str = DEFAULT_TASK        # which task (the names in minipad/tasks/__init__.py)
     format: str = "scratchpad"      # "scratchpad" (show the work) or "direct" (the answer alone)
-    min_digits: int = 1             # addition: fewest digits of a training operand
-    max_digits: int = 8             # addition: most digits of a training operand (the paper: 8)
+    task_options: dict = field(default_factory=dict)   # the task's own options (its Options dataclass)
     # the model (see GPTConfig)
     n_layer: int = 2                # transformer blocks
     n_head: int = 4                 # attention heads per block
@@ -56,9 +50,8 @@ class TrainConfig:
     # evaluation
     eval_every: int = 500           # steps between progress evaluations (and checkpoints)
     eval_problems: int = 200        # held-out problems per progress evaluation
-    test_problems: int = 1000       # held-out problems of the training lengths at the end
-    ood_problems: int = 1000        # problems just beyond the training lengths at the end (addition: max_digits+1 and +2)
-    ood_digits: str = ""            # addition: sizes of the out-of-distribution set, e.g. "9,10,12" ("": the next two)
+    test_problems: int = 1000       # held-out problems of the training distribution at the end
+    ood_problems: int = 1000        # problems just beyond the training distribution at the end (the task says which)
     # bookkeeping
     seed: int = 0                   # seeds the one random generator of the run
     out: str = ""                   # output folder; "" means runs/<task>-<format>
@@ -66,11 +59,31 @@ class TrainConfig:
     def __post_init__(self):
         if not self.out:
             self.out = os.path.join("runs", f"{self.task}-{self.format}")
+        if self.task in TASKS:   # every option saved, defaults included (validate() names unknown ones)
+            self.task_options = {**asdict(TASKS[self.task].Options()), **self.task_options}
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> "TrainConfig":
+        """The config a checkpoint saved. Checkpoints written before tasks declared their own options kept
+        them as top-level settings, each one there for every task: a setting that is an option of this
+        run's task moves into task_options, one that only another task has is dropped. Checkpoints written
+        before the table layout were trained with plain positions (PLAIN_POSITIONS)."""
+        saved = {**PLAIN_POSITIONS, **saved}
+        if "task_options" not in saved and saved.get("task") in TASKS:
+            names = {f.name for f in fields(cls)}
+            own = TASKS[saved["task"]].option_names()
+            any_task = {name for task in TASKS.values() for name in task.option_names()}
+            legacy = [key for key in saved if key not in names and key in any_task]
+            saved["task_options"] = {key: saved[key] for key in legacy if key in own}
+            for key in legacy:
+                del saved[key]
+        return cls(**saved)
 
     def validate(self) -> None:
         """Raise UserError naming the first setting that cannot work."""
         try:
             task = get_task(self.task)
+            self.options()
         except ValueError as error:
             raise UserError(str(error)) from None
         if self.format not in ("direct", "scratchpad"):
@@ -92,36 +105,22 @@ class TrainConfig:
             raise UserError(f"--warmup-steps ({self.warmup_steps}) must not exceed --max-steps ({self.max_steps})")
         try:
             self.model_config(1)
-            checks = [("train", self.task_options("train"))]
-            if self.ood_problems and task.name == "addition":
-                checks += [("ood", options) for options in self.ood_option_sets()]
-            for split, options in checks:
-                task.sample_problem(np.random.default_rng(0), **options)
-                self.check_fits(task, split, options)
+            self.check_fits(task, "train", self.split_options("train"))
+            if self.ood_problems:
+                for drawn_with in task.ood_option_sets(self.options()):
+                    self.check_fits(task, "ood", drawn_with)
         except ValueError as error:
             raise UserError(str(error)) from None
 
-    def check_fits(self, task, split: str, options: dict) -> None:
+    def check_fits(self, task, split: str, options) -> None:
         """UserError unless the longest sequence of the split fits in block_size."""
-        example = task.render(task.longest_problem(**options), self.format)
-        length = len(encode_example(Tokenizer(task.spaced_digits), example)[0])
+        example = task.render(task.longest_problem(options), self.format)
+        length = len(encode_example(task.tokenizer(), example)[0])
         if length > self.block_size:
             what = "out-of-distribution problems" if split == "ood" else "training problems"
             fix = " or --ood-problems 0" if split == "ood" else ""
             raise UserError(f"the longest {what} take {length} tokens but --block-size is {self.block_size}: "
                             f"raise --block-size{fix}")
-
-    def ood_option_sets(self) -> list[dict]:
-        """The sampling options of each out-of-distribution set: one set by default (see task_options), or
-        one per size listed in ood_digits (one operand exactly that long, the other 1..that many digits)."""
-        if not self.ood_digits:
-            return [self.task_options("ood")]
-        try:
-            sizes = [int(part) for part in self.ood_digits.split(",")]
-        except ValueError:
-            raise ValueError(f"--ood-digits takes sizes separated by commas, such as 9,10,12; "
-                             f"got {self.ood_digits!r}") from None
-        return [split_options(get_task(self.task), "ood", longest=size) for size in sizes]
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(vocab_size=vocab_size, n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
@@ -129,17 +128,18 @@ class TrainConfig:
                          position_ids=self.position_ids, places=self.places, line_window=self.line_window,
                          roles=self.roles)
 
-    def task_options(self, split: str) -> dict:
-        """Sampling options of a split. Addition: train and test use the training digit range; "ood" the
-        two lengths just beyond it (9 and 10 digits for the paper's 1-8)."""
-        task = get_task(self.task)
-        if task.name != "addition":
-            return split_options(task, split)
-        if split == "ood":
-            return split_options(task, split, min_digits=self.max_digits + 1, max_digits=self.max_digits + 2)
-        return split_options(task, split, min_digits=self.min_digits, max_digits=self.max_digits)
+    def options(self):
+        """The task's options dataclass; ValueError for an option the task does not have or a bad value."""
+        return get_task(self.task).make_options(self.task_options)
+
+    def split_options(self, split: str):
+        """The options problems of a split are drawn with ("ood": the task derives them from the options)."""
+        return split_options(get_task(self.task), split, self.options())
+
+    def has_ood_split(self) -> bool:
+        return get_task(self.task).ood_options(self.options()) is not None
 
 
 def config_fields() -> list:
-    """The TrainConfig fields, for the command line."""
-    return list(fields(TrainConfig))
+    """The TrainConfig fields that are command-line options; task options come from the task."""
+    return [f for f in fields(TrainConfig) if f.name != "task_options"]

@@ -7,8 +7,9 @@ appear in training, however many fresh training problems are drawn, and even the
 only 100 sums of two one-digit numbers) are split the same way for every seed. Test splits are drawn
 independently, so a small space can repeat a problem inside a test set.
 
-Splits (the paper's setup): ``train`` and ``test`` share the training distribution (addition: operands of
-1 to 8 digits); ``ood`` lies outside it (addition: 9 and 10 digits). Default sizes follow the paper:
+Splits (the paper's setup): ``train`` and ``test`` share the training distribution, drawn with the task's
+options (addition: operands of 1 to 8 digits); ``ood`` lies outside it, with the options the task derives
+from those (``Task.ood_options``; addition: 9 and 10 digits). Default sizes follow the paper:
 100,000 / 10,000 / 1,000.
 
 A training sequence is ``input + "\\n" + target`` then the end-of-text token. The model predicts every next
@@ -39,32 +40,35 @@ def is_held_out(task: Task, problem) -> bool:
     return int.from_bytes(digest, "little") % HELD_OUT_SHARE == 0
 
 
-def split_options(task: Task, split: str, **overrides) -> dict:
-    """The sampling options of a split (e.g. addition's digit range), with user overrides applied."""
+def split_options(task: Task, split: str, options=None):
+    """The options problems of ``split`` are drawn with, given the training ``options`` (default: the
+    task's defaults); ValueError for an unknown split or one the task does not have."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
-    options = dict(task.split_options(split))
-    options.update({key: value for key, value in overrides.items() if value is not None})
-    return options
+    return task.split_options(split, task.make_options() if options is None else options)
 
 
-def sample_problem(task: Task, split: str, rng: np.random.Generator, **options):
-    """Draw one problem of ``split``: redraw until it lies on that split's side of the hash."""
+def sample_problem(task: Task, split: str, rng: np.random.Generator, options):
+    """Draw one problem of ``split`` with that split's ``options`` (from ``split_options``): redraw until it
+    lies on that split's side of the hash."""
     want_held_out = split != "train"
     while True:
-        problem = task.sample_problem(rng, **options)
+        problem = task.sample_problem(rng, options)
         if is_held_out(task, problem) == want_held_out:
             return problem
 
 
-def sample_examples(task: Task, split: str, n: int, fmt: str, rng: np.random.Generator,
-                    progress: bool | None = None, **overrides) -> list[Example]:
-    """``n`` examples of ``split`` rendered in ``fmt``, drawn with ``rng`` (deterministic given its state)."""
-    options = split_options(task, split, **overrides)
+def sample_examples(task: Task, split: str, n: int, format: str, rng: np.random.Generator,
+                    options=None, progress: bool | None = None, drawn_with=None) -> list[Example]:
+    """``n`` examples of ``split`` rendered in ``format``, drawn with ``rng`` (deterministic given its state).
+
+    options: the training options (default: the task's defaults); "ood" draws beyond them. drawn_with:
+    the options to draw with instead (e.g. one of Task.ood_option_sets)."""
+    drawn_with = split_options(task, split, options) if drawn_with is None else drawn_with
     show_bar = n >= PROGRESS_FROM if progress is None else progress
     examples = []
     for _ in tqdm(range(n), desc=f"{task.name} {split}", unit="ex", disable=not show_bar, leave=False):
-        examples.append(task.render(sample_problem(task, split, rng, **options), fmt))
+        examples.append(task.render(sample_problem(task, split, rng, drawn_with), format))
     return examples
 
 

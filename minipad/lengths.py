@@ -90,7 +90,7 @@ def lengths_table(results: dict, sizes, in_label: str) -> str:
     for name, reports in results.items():
         row = [name, len(reports)]
         groups = [[r["splits"].get("test") for r in reports]]
-        groups += [[r["by_length"].get(str(size)) for r in reports] for size in sizes]
+        groups += [[r["by_size"].get(str(size)) for r in reports] for size in sizes]
         for group in groups:
             present = [g for g in group if g]
             row += [cell([g["answer_accuracy"] for g in present]), cell([g["target_accuracy"] for g in present])]
@@ -105,11 +105,17 @@ def run_lengths(schemes, seeds, sizes, base: dict, out: str, problems_per_size: 
     unknown = [name for name in schemes if name not in SCHEMES]
     if unknown:
         raise UserError(f"unknown scheme {unknown[0]!r}: choose from {', '.join(SCHEMES)}")
+    from .tasks import get_task
+    task = get_task(base.get("task") or TrainConfig().task)
+    if "ood_digits" not in task.option_names():
+        raise UserError(f"the lengths experiment tests longer sizes through --ood-digits, an option the {task.name} "
+                        f"task does not have")
     results = {}
     for name in schemes:
         results[name] = []
         for seed in seeds:
-            config = scheme_config(name, seed, {**base, "ood_digits": ",".join(map(str, sizes)),
+            task_options = {**base.get("task_options", {}), "ood_digits": ",".join(map(str, sizes))}
+            config = scheme_config(name, seed, {**base, "task_options": task_options,
                                                 "ood_problems": problems_per_size * len(sizes)}, out)
             config.block_size = max(config.block_size, block_size_for(config))
             config.validate()
@@ -119,8 +125,8 @@ def run_lengths(schemes, seeds, sizes, base: dict, out: str, problems_per_size: 
             test = report["splits"].get("test", {})
             log(f"{name}, seed {seed}: {report['step']} steps in {report['train_minutes']:.1f} min; "
                 f"in distribution {100 * test.get('answer_accuracy', float('nan')):.1f}%, "
-                + ", ".join(f"{size}: {100 * report['by_length'][str(size)]['answer_accuracy']:.1f}%"
-                            for size in sizes if str(size) in report["by_length"]))
+                + ", ".join(f"{size}: {100 * report['by_size'][str(size)]['answer_accuracy']:.1f}%"
+                            for size in sizes if str(size) in report["by_size"]))
     return results
 
 
@@ -128,12 +134,11 @@ def block_size_for(config: TrainConfig) -> int:
     """The longest sequence of the config's out-of-distribution sets, in tokens (with its end-of-text)."""
     from .data import encode_example
     from .tasks import get_task
-    from .tokenizer import Tokenizer
     task = get_task(config.task)
-    tokenizer = Tokenizer(task.spaced_digits)
+    tokenizer = task.tokenizer()
     longest = 0
-    for options in config.ood_option_sets():
-        example = task.render(task.longest_problem(**options), config.format)
+    for options in task.ood_option_sets(config.options()):
+        example = task.render(task.longest_problem(options), config.format)
         longest = max(longest, len(encode_example(tokenizer, example)[0]))
     return longest
 
@@ -171,7 +176,7 @@ def run(args) -> int:
     given = given_overrides(args)
     for name in ("format", "seed", "ood_digits", "ood_problems", "position", "position_ids", "places",
                  "line_window", "roles"):
-        if name in given:
+        if name in given or name in given.get("task_options", {}):
             raise UserError(f"--{name.replace('_', '-')} is set by each scheme and seed: use --schemes, --seeds "
                             f"and --sizes instead")
     try:
@@ -199,7 +204,8 @@ def run(args) -> int:
     started = time.perf_counter()
     results = run_lengths(schemes, seeds, sizes, base, out, problems)
     example = scheme_config(schemes[0], seeds[0], base, out)
-    in_label = f"{example.min_digits}-{example.max_digits}"
+    options = example.options()
+    in_label = f"{getattr(options, 'min_digits', '')}-{getattr(options, 'max_digits', '')}"
     print()
     print(f"trained on {in_label} digit sums; a longer size n: one operand exactly n digits, the other 1..n; "
           f"{problems} problems per size, {example.test_problems} in distribution; "

@@ -1,12 +1,14 @@
-"""Text <-> token ids, with one fixed vocabulary shared by every task.
+"""Text <-> token ids. Each task says which tokenizer it wants (``Task.tokenizer()``, minipad/tasks/base.py).
 
-The vocabulary is
+A vocabulary is
   * two special tokens: ``<pad>`` (id 0, fills short rows of a batch, never trained on) and
     ``<eos>`` (id 1, end of text: the model writes it when its answer is complete);
-  * a few structural strings that the task formats repeat on every line, each one token:
-    ``<scratch>``, ``</scratch>``, `` + ``, `` - ``, `` , ``, ``, ``, `` C: ``, ``: ``, ``total: ``,
-    ``Evaluate ``, `` at x = ``, ``*x**``, ``*x``;
+  * the task's structural tokens: strings that its format repeats on every line, each one token
+    (for the arithmetic tasks ``<scratch>``, `` + ``, `` C: ``, ``total: ``, ``*x**``, ...);
   * every printable ASCII character and the newline, one token each: so each digit is one token.
+
+A checkpoint stores the vocabulary it was trained with, token by token, and is only loaded with the
+same one.
 
 Encoding is greedy: at each position the longest vocabulary string that matches is taken.
 
@@ -31,32 +33,41 @@ EOS = "<eos>"
 PAD_ID = 0
 EOS_ID = 1
 
-STRUCTURAL_TOKENS = (
-    "<scratch>", "</scratch>", " + ", " - ", " , ", ", ", " C: ", ": ", "total: ",
-    "Evaluate ", " at x = ", "*x**", "*x",
-)
 CHARACTER_TOKENS = tuple(chr(code) for code in range(32, 127)) + ("\n",)
-VOCABULARY = (PAD, EOS) + STRUCTURAL_TOKENS + CHARACTER_TOKENS
 
 _SPACE_BETWEEN_DIGITS = re.compile(r"(?<=[0-9]) (?=[0-9])")
 _ADJACENT_DIGITS = re.compile(r"(?<=[0-9])(?=[0-9])")
-# Longest strings first, so the alternation takes the longest match; "." (with DOTALL) takes any single
-# character, so a character outside the vocabulary still comes out and is reported by name.
-_PIECES = re.compile(
-    "|".join(re.escape(token) for token in sorted(STRUCTURAL_TOKENS, key=len, reverse=True)) + "|.",
-    re.DOTALL,
-)
+
+
+def build_vocabulary(structural_tokens) -> tuple[str, ...]:
+    """``<pad>``, ``<eos>``, the structural tokens in the order given, then the characters."""
+    structural_tokens = tuple(structural_tokens)
+    for token in structural_tokens:
+        if not isinstance(token, str) or len(token) < 2 or token in (PAD, EOS):
+            raise ValueError(f"structural token {token!r} must be a string of two or more characters "
+                             f"(single characters are tokens already)")
+    if len(set(structural_tokens)) != len(structural_tokens):
+        raise ValueError("structural tokens must not repeat")
+    return (PAD, EOS) + structural_tokens + CHARACTER_TOKENS
 
 
 class Tokenizer:
-    """Encodes text to token ids and back. ``spaced_digits`` is explained in the module docstring."""
+    """Encodes text to token ids and back.
 
-    def __init__(self, spaced_digits: bool = False):
+    structural_tokens: the multi-character strings that are one token each (the task's, see
+    ``Task.structural_tokens``); spaced_digits: see the module docstring.
+    """
+
+    def __init__(self, *, structural_tokens, spaced_digits: bool = False):
         self.spaced_digits = spaced_digits
-        self.vocabulary = VOCABULARY
-        self.token_to_id = {token: index for index, token in enumerate(VOCABULARY)}
+        self.vocabulary = build_vocabulary(structural_tokens)
+        self.token_to_id = {token: index for index, token in enumerate(self.vocabulary)}
         self.pad_id = PAD_ID
         self.eos_id = EOS_ID
+        # Longest strings first, so the alternation takes the longest match; "." (with DOTALL) takes any
+        # single character, so a character outside the vocabulary still comes out and is reported by name.
+        longest_first = sorted(structural_tokens, key=len, reverse=True)
+        self._pieces = re.compile("|".join(re.escape(token) for token in longest_first) + "|.", re.DOTALL)
 
     @property
     def vocab_size(self) -> int:
@@ -74,7 +85,7 @@ class Tokenizer:
                 )
             text = _SPACE_BETWEEN_DIGITS.sub("", text)
         ids = []
-        for piece in _PIECES.findall(text):
+        for piece in self._pieces.findall(text):
             token_id = self.token_to_id.get(piece)
             if token_id is None:
                 raise ValueError(f"character {piece!r} (U+{ord(piece):04X}) is not in the vocabulary")

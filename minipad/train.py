@@ -1,6 +1,6 @@
 """Training: fresh problems every step, AdamW, periodic evaluation, atomic checkpoints, exact resume.
 
-Data. Every batch draws new training problems (operand lengths uniform, as the paper's 1-8 digit set)
+Data. Every batch draws new training problems with the task's options (addition: the paper's 1-8 digits)
 from the training side of the held-out split (minipad/data.py). A fixed set of 100,000 problems would be
 seen about three times in a default run; fresh draws cost nothing, remove any chance of memorising,
 and need no data on disk. The draws come from the run's one random generator, whose state goes into
@@ -32,14 +32,13 @@ from .checkpoint import load_checkpoint, pack_rng_state, save_checkpoint, unpack
 from .data import make_batch, sample_examples, sample_problem, split_rng
 from .errors import UserError
 from .evaluate import evaluate, format_report, quick_accuracy
-from .config import PLAIN_POSITIONS, UNLIMITED_STEPS, TrainConfig
+from .config import UNLIMITED_STEPS, TrainConfig
 from .model import GPT, GPTConfig
 from .optim import AdamW, clip_grad_norm, lr_at
 from .parallel import parallel_loss_and_grads
 from .plot import line_plot
 from .positions import training_layout
 from .tasks import get_task
-from .tokenizer import VOCABULARY, Tokenizer
 
 CHECKPOINT_NAME = "model.npz"
 
@@ -73,7 +72,7 @@ def save_run(config: TrainConfig, model: GPT, optimizer: AdamW, rng, state: RunS
     meta = {
         "train_config": asdict(config),
         "model_config": asdict(model.config),
-        "vocabulary": list(VOCABULARY),
+        "vocabulary": list(get_task(config.task).tokenizer().vocabulary),
         "step": state.step,
         "train_seconds": state.train_seconds,
         "history": state.history,
@@ -86,11 +85,17 @@ def save_run(config: TrainConfig, model: GPT, optimizer: AdamW, rng, state: RunS
 def load_model(path: str) -> tuple[GPT, TrainConfig, dict, dict]:
     """(model, train config, arrays, meta) of a checkpoint; UserError if it does not fit this minipad."""
     arrays, meta = load_checkpoint(path)
-    if not isinstance(meta, dict) or meta.get("vocabulary") != list(VOCABULARY):
-        raise UserError(f"{path} was trained with another vocabulary: it cannot be used by this minipad")
+    rebuild = "train a new one with 'python -m minipad train'"
     try:
-        config = TrainConfig(**{**PLAIN_POSITIONS, **meta["train_config"]})
+        config = TrainConfig.from_saved(meta["train_config"])
         config.validate()
+    except (KeyError, TypeError, ValueError, UserError) as error:
+        raise UserError(f"{path} does not hold a model minipad can rebuild ({error}): {rebuild}") from None
+    if meta.get("vocabulary") != list(get_task(config.task).tokenizer().vocabulary):
+        raise UserError(f"{path} was trained with another vocabulary than minipad's {config.task} task now "
+                        f"uses, so its token ids mean other text: use the minipad version that saved it, or "
+                        f"train a new one with 'python -m minipad train --task {config.task}'")
+    try:
         int(meta["step"]), float(meta["train_seconds"]), list(meta["history"]), list(meta["evaluations"])
         model_config = GPTConfig(**meta["model_config"])
         model = GPT(model_config, np.random.default_rng(0))
@@ -100,8 +105,7 @@ def load_model(path: str) -> tuple[GPT, TrainConfig, dict, dict]:
                 raise ValueError(f"{name} has shape {saved.shape}, expected {model.params[name].shape}")
             model.params[name] = saved.astype(model.dtype, copy=False)
     except (KeyError, TypeError, ValueError, UserError) as error:
-        raise UserError(f"{path} does not hold a model minipad can rebuild ({error}): "
-                        f"train a new one with 'python -m minipad train'") from None
+        raise UserError(f"{path} does not hold a model minipad can rebuild ({error}): {rebuild}") from None
     return model, config, arrays, meta
 
 
@@ -112,13 +116,17 @@ def prepare(config: TrainConfig, resume: bool, overrides: dict, force: bool):
         if not os.path.exists(path):
             raise UserError(f"nothing to resume: {path} does not exist")
         model, saved_config, arrays, meta = load_model(path)
-        fixed = {key: value for key, value in overrides.items() if key not in RESUMABLE_OVERRIDES
-                 and getattr(saved_config, key) != value}
+        saved = {**asdict(saved_config), **saved_config.task_options}
+        given = {**overrides, **overrides.get("task_options", {})}
+        fixed = [key for key, value in given.items() if key not in RESUMABLE_OVERRIDES + ("task_options",)
+                 and key in saved and saved[key] != value]
         if fixed:
-            name = next(iter(fixed))
+            name = fixed[0]
             raise UserError(f"--{name.replace('_', '-')} cannot change when resuming (the run was trained with "
-                            f"{getattr(saved_config, name)!r}); start a new run in another --out folder")
+                            f"{saved[name]!r}); start a new run in another --out folder")
         for key, value in overrides.items():
+            if key == "task_options":   # an option of another task is left in, for validate() to name
+                value = {**saved_config.task_options, **value}
             setattr(saved_config, key, value)
         config = saved_config
         config.validate()
@@ -132,7 +140,7 @@ def prepare(config: TrainConfig, resume: bool, overrides: dict, force: bool):
                         f"or --out to choose another folder")
     check_output_folder(config.out)
     rng = np.random.default_rng(config.seed)
-    model = GPT(config.model_config(len(VOCABULARY)), rng)
+    model = GPT(config.model_config(get_task(config.task).tokenizer().vocab_size), rng)
     optimizer = AdamW.for_model(model, weight_decay=config.weight_decay)
     return config, model, optimizer, rng, RunState()
 
@@ -178,10 +186,10 @@ def train(config: TrainConfig, resume: bool = False, overrides: dict | None = No
     except OSError as error:
         raise UserError(f"cannot create the output folder {config.out}: {error.strerror}") from None
     task = get_task(config.task)
-    tokenizer = Tokenizer(task.spaced_digits)
-    train_options = config.task_options("train")
+    tokenizer = task.tokenizer()
+    train_options = config.split_options("train")
     progress_set = sample_examples(task, "test", config.eval_problems, config.format,
-                                   split_rng(config.seed, "test"), **config.task_options("test"))
+                                   split_rng(config.seed, "test"), config.options())
     limits = [f"to step {config.max_steps:,}"] if config.max_steps < UNLIMITED_STEPS else []
     limits += [f"for {config.max_minutes:g} minutes"] if config.max_minutes > 0 else []
     budget = " or ".join(limits)
@@ -194,7 +202,7 @@ def train(config: TrainConfig, resume: bool = False, overrides: dict | None = No
         while budget_left(config, state):
             started = time.perf_counter()
             lr = learning_rate(config, state)
-            examples = [task.render(sample_problem(task, "train", rng, **train_options), config.format)
+            examples = [task.render(sample_problem(task, "train", rng, train_options), config.format)
                         for _ in range(config.batch_size)]
             batch = make_batch(tokenizer, examples)
             layout = training_layout(model.config, task, config.format, tokenizer, examples, batch, rng)
@@ -253,13 +261,9 @@ def finish(config: TrainConfig, model: GPT, task, state: RunState, log=print) ->
     log(f"\n{task.name}, {config.format}: {state.step} steps, {state.train_seconds / 60:.1f} min of training; "
         f"evaluated in {report['eval_seconds']:.1f} s")
     if report["splits"]:
-        log(format_report(report, size_name=size_name(task)))
+        log(format_report(report))
     log(f"saved {checkpoint_path(config)}, eval.json and loss.csv in {config.out}")
     return report
-
-
-def size_name(task) -> str:
-    return "digits" if task.name == "addition" else "terms"
 
 
 def run_evaluation(model: GPT, config: TrainConfig, task, test_problems: int | None = None,
@@ -268,13 +272,12 @@ def run_evaluation(model: GPT, config: TrainConfig, task, test_problems: int | N
     test_n = config.test_problems if test_problems is None else test_problems
     ood_n = config.ood_problems if ood_problems is None else ood_problems
     test = sample_examples(task, "test", test_n, config.format, split_rng(config.seed + 1, "test"),
-                           **config.task_options("test")) if test_n else []
+                           config.options()) if test_n else []
     ood = []
-    if ood_n and task.name == "addition":
-        option_sets = config.ood_option_sets()
-        rng = split_rng(config.seed, "ood")
-        for options in option_sets:   # ood_n problems in all, shared among the sizes
-            ood += sample_examples(task, "ood", ood_n // len(option_sets), config.format, rng, **options)
+    option_sets = task.ood_option_sets(config.options()) if ood_n else []
+    rng = split_rng(config.seed, "ood")
+    for drawn_with in option_sets:   # ood_n problems in all, shared among the sets (addition: one per size)
+        ood += sample_examples(task, "ood", ood_n // len(option_sets), config.format, rng, drawn_with=drawn_with)
     return evaluate(model, task, config.format, test, ood)
 
 

@@ -3,7 +3,8 @@ import numpy as np
 from hypothesis import given, strategies as st
 
 from minipad.tasks import get_task
-from minipad.tasks.base import CORRECT, MALFORMED, WRONG_CARRY, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL
+from minipad.tasks.addition import WRONG_CARRY
+from minipad.tasks.base import CORRECT, MALFORMED, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL
 
 addition = get_task("addition")
 
@@ -106,11 +107,11 @@ def test_operand_lengths_are_uniform():
     n = 16_000
     counts = np.zeros(9, dtype=int)
     for _ in range(n):
-        a, b = addition.sample_problem(rng, min_digits=1, max_digits=8)
+        a, b = addition.sample_problem(rng, addition.make_options({"min_digits": 1, "max_digits": 8}))
         counts[len(str(a))] += 1
         counts[len(str(b))] += 1
     expected = 2 * n / 8
     # each count is binomial: standard deviation about 59, so 5 standard deviations is 300
     assert counts[0] == 0
     assert np.all(np.abs(counts[1:] - expected) < 300), counts
-    assert all(len(str(addition.sample_problem(rng, min_digits=4, max_digits=4)[0])) == 4 for _ in range(200))
+    assert all(len(str(addition.sample_problem(rng, addition.make_options({"min_digits": 4, "max_digits": 4}))[0])) == 4 for _ in range(200))

@@ -98,7 +98,10 @@ def test_sample_refuses_what_is_not_a_sum(problem, says, checkpoint, capsys):
 
 def test_bad_training_settings_get_one_line_errors_and_write_nothing(tmp_path, checkpoint, capsys):
     for argv, says in [(["--max-steps", "0"], "--max-steps"), (["--lr", "fast"], "invalid float"),
-                       (["--n-layers", "2"], "unrecognized"), (["--task", "sorting"], "unknown task")]:
+                       (["--n-layers", "2"], "unrecognized"), (["--task", "sorting"], "unknown task"),
+                       (["--task", "polynomial"], "the polynomial task has no option --max-digits (its options: "
+                                                  "--max-terms)"),
+                       (["--max-terms", "2"], "the addition task has no option --max-terms")]:
         status, _, err = run(capsys, "train", *TINY, *argv, "--out", tmp_path / "run")
         assert_one_line_error(status, err, says)
     assert not (tmp_path / "run").exists()
@@ -111,6 +114,8 @@ def test_bad_training_settings_get_one_line_errors_and_write_nothing(tmp_path, c
     assert_one_line_error(status, err, "--resume")
     status, _, err = run(capsys, "train", "--resume", "--n-embd", "64", "--out", checkpoint.parent)
     assert_one_line_error(status, err, "cannot change")
+    status, _, err = run(capsys, "train", "--resume", "--max-digits", "5", "--out", checkpoint.parent)
+    assert_one_line_error(status, err, "--max-digits cannot change")
     assert checkpoint.read_bytes() == before
 
 
@@ -135,3 +140,19 @@ def test_resume_with_a_time_budget_alone_keeps_training(checkpoint, capsys, tmp_
     status, out, _ = run(capsys, "train", "--resume", "--out", run_folder, "--max-minutes", minutes, "--no-progress")
     assert status == 0 and f"for {float(minutes):g} minutes" in out
     assert load_checkpoint(run_folder / "model.npz")[1]["step"] > before
+
+
+def test_the_resolved_config_shows_the_tasks_own_options_after_the_task(capsys):
+    from minipad.commands import add_train_arguments, build_config, print_config
+    from minipad.cli import OneLineParser
+    parser = OneLineParser()
+    add_train_arguments(parser)
+    print_config(build_config(parser.parse_args(["--task", "polynomial", "--max-terms", "2"])))
+    assert capsys.readouterr().out.startswith("config: task=polynomial format=scratchpad max_terms=2 n_layer=")
+    print_config(build_config(parser.parse_args(["--quick"]), quick=True))
+    out = capsys.readouterr().out
+    assert out.startswith("config: task=addition format=scratchpad min_digits=1 max_digits=3 longest_digits=0 "
+                          "ood_digits= n_layer=")
+    assert "max_terms" not in out and "max_steps=2500" in out
+    print_config(build_config(parser.parse_args(["--quick", "--task", "polynomial"]), quick=True))
+    assert "max_digits" not in capsys.readouterr().out

@@ -1,9 +1,9 @@
 """Datasets: seeded, split without overlap, and batched with a loss mask on the target only."""
 import numpy as np
+import pytest
 
 from minipad.data import is_held_out, make_batch, sample_examples, split_rng
 from minipad.tasks import get_task
-from minipad.tokenizer import Tokenizer
 
 addition = get_task("addition")
 
@@ -30,11 +30,21 @@ def test_out_of_distribution_split_has_9_and_10_digit_operands():
     lengths = {len(str(n)) for e in ood for n in addition.parse_input(e.input)}
     assert lengths == {9, 10}
     train = sample_examples(addition, "train", 500, "direct", split_rng(0, "train"))
-    assert max(e.length for e in train) == 8 and min(e.length for e in train) == 1
+    assert max(e.size for e in train) == 8 and min(e.size for e in train) == 1
+
+
+def test_the_out_of_distribution_split_follows_from_the_training_options():
+    options = addition.make_options({"min_digits": 2, "max_digits": 3})
+    ood = sample_examples(addition, "ood", 100, "direct", split_rng(0, "ood"), options)
+    assert {len(str(n)) for e in ood for n in addition.parse_input(e.input)} == {4, 5}
+    test = sample_examples(addition, "test", 100, "direct", split_rng(0, "test"), options)
+    assert {len(str(n)) for e in test for n in addition.parse_input(e.input)} == {2, 3}
+    with pytest.raises(ValueError, match="no out-of-distribution split"):
+        sample_examples(get_task("polynomial"), "ood", 1, "direct", split_rng(0, "ood"))
 
 
 def test_batch_counts_only_target_tokens():
-    tokenizer = Tokenizer(spaced_digits=True)
+    tokenizer = addition.tokenizer()
     examples = [addition.render((29, 57), "scratchpad"), addition.render((1, 2), "direct")]
     batch = make_batch(tokenizer, examples)
     assert batch.ids.shape == batch.targets.shape == batch.mask.shape

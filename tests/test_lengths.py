@@ -31,7 +31,7 @@ def test_one_table_with_every_scheme_and_size_then_finished_runs_are_reused(tmp_
     assert set(rows) == {"direct", "coupled+places+roles+window"}
     saved = json.loads((tmp_path / "lengths.json").read_text())
     assert [report["step"] for report in saved["direct"]] == [6, 6]
-    assert {"3", "4"} <= set(saved["coupled+places+roles+window"][0]["by_length"])
+    assert {"3", "4"} <= set(saved["coupled+places+roles+window"][0]["by_size"])
     status, out, _ = run(capsys, "lengths", *TINY, "--schemes", schemes, "--out", tmp_path)
     assert status == 0 and out.count("reusing") == 4
 
@@ -51,7 +51,7 @@ def test_cells_show_the_median_and_the_range_over_seeds():
     assert cell([0.9, 0.5, 0.97]) == "90.0 (50-97)"
     assert cell([0.25]) == "25.0"
     summary = lambda accuracy: {"answer_accuracy": accuracy, "target_accuracy": accuracy / 2}
-    report = lambda accuracy: {"splits": {"test": summary(1.0)}, "by_length": {"9": summary(accuracy)},
+    report = lambda accuracy: {"splits": {"test": summary(1.0)}, "by_size": {"9": summary(accuracy)},
                                "step": 10, "train_minutes": 0.5}
     table = lengths_table({"places": [report(0.5), report(0.7), report(0.6)]}, [9], "1-8")
     assert "60.0 (50-70)" in table and "30.0 (25-35)" in table

@@ -28,7 +28,7 @@ def test_negative_later_terms_are_joined_with_a_minus():
 @given(seeds)
 def test_generated_problems_respect_the_rules_and_pass_the_checker(seed):
     rng = np.random.default_rng(seed)
-    terms, x = polynomial.sample_problem(rng)
+    terms, x = polynomial.sample_problem(rng, polynomial.make_options())
     assert 1 <= len(terms) <= 3 and -10 <= x <= 10
     powers = [p for _, p in terms]
     assert powers == sorted(set(powers), reverse=True) and max(powers) <= 3
@@ -43,7 +43,7 @@ def test_generated_problems_respect_the_rules_and_pass_the_checker(seed):
 
 @given(seeds, st.data())
 def test_changing_one_digit_is_caught_at_or_before_its_line(seed, data):
-    example = polynomial.render(polynomial.sample_problem(np.random.default_rng(seed)), "scratchpad")
+    example = polynomial.render(polynomial.sample_problem(np.random.default_rng(seed), polynomial.make_options()), "scratchpad")
     digit_positions = [i for i, ch in enumerate(example.target) if ch.isdigit()]
     position = data.draw(st.sampled_from(digit_positions))
     new = data.draw(st.sampled_from([d for d in "0123456789" if d != example.target[position]]))

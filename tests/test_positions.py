@@ -11,10 +11,9 @@ from minipad.model import GPT, GPTConfig, TokenLayout, line_window_bias
 from minipad.positions import SequenceLayout, batch_layout, decoding_layouts, needs_layout, training_layout
 from minipad.tasks import TASKS, get_task
 from minipad.tasks.addition_layout import CARRY, FIRST, RESULT, SECOND, slot_of
-from minipad.tokenizer import Tokenizer
 
 ADDITION = get_task("addition")
-TOKENIZER = Tokenizer(ADDITION.spaced_digits)
+TOKENIZER = ADDITION.tokenizer()
 numbers = st.integers(0, 10**12 - 1)
 formats = st.sampled_from(["scratchpad", "direct"])
 
@@ -209,7 +208,7 @@ def test_a_checkpoint_saved_before_the_table_layout_loads_with_plain_positions(t
     from minipad.checkpoint import load_checkpoint, save_checkpoint
     from minipad.config import TrainConfig
     from minipad.train import load_model, train
-    config = TrainConfig(max_digits=2, n_layer=1, n_head=2, n_embd=16, batch_size=4, max_steps=2, warmup_steps=1,
+    config = TrainConfig(task_options={"max_digits": 2}, n_layer=1, n_head=2, n_embd=16, batch_size=4, max_steps=2, warmup_steps=1,
                          eval_every=10, test_problems=0, ood_problems=0, threads=1, position_ids="plain",
                          places=0, roles=0, line_window=False, out=str(tmp_path / "run"))
     train(config, log=lambda *args: None, progress=False)

@@ -9,9 +9,10 @@ import minipad.train as train_module
 from minipad.checkpoint import load_checkpoint
 from minipad.config import TrainConfig
 from minipad.errors import UserError
+from minipad.tasks import get_task
 from minipad.train import TrainingDiverged, train
 
-TINY = dict(max_digits=2, n_layer=1, n_head=2, n_embd=32, block_size=320, batch_size=16, lr=3e-3, min_lr=3e-4,
+TINY = dict(task_options={"max_digits": 2}, n_layer=1, n_head=2, n_embd=32, block_size=320, batch_size=16, lr=3e-3, min_lr=3e-4,
             warmup_steps=10, max_steps=40, eval_every=20, eval_problems=10, test_problems=20, ood_problems=4,
             threads=1)
 
@@ -42,7 +43,7 @@ def test_loss_falls_and_evaluation_runs(trained):
     saved = json.load(open(os.path.join(config.out, "eval.json")))
     assert saved["splits"]["test"]["n"] == 20 and saved["splits"]["ood"]["n"] == 4
     # trained on 1-2 digits: the out-of-distribution set holds the next two lengths, 3 and 4 digits
-    assert set(saved["by_length"]) <= {"1", "2", "3", "4"} and {"3", "4"} & set(saved["by_length"])
+    assert set(saved["by_size"]) <= {"1", "2", "3", "4"} and {"3", "4"} & set(saved["by_size"])
     assert open(os.path.join(config.out, "loss.csv")).readline().strip() == "step,loss,lr,grad_norm"
     assert report["step"] == 80
 
@@ -101,8 +102,9 @@ def test_an_existing_run_is_never_overwritten_without_being_asked(trained, tmp_p
     ({"min_lr": 1.0}, "--min-lr"),
     ({"task": "sorting"}, "unknown task"),
     ({"n_embd": 30, "n_head": 4}, "divisible"),
-    ({"max_digits": 0}, "digit range"),
-    ({"max_digits": 29, "block_size": 100_000}, "digit range"),   # out-of-distribution 30 and 31: too long
+    ({"task_options": {"max_digits": 0}}, "digit range"),
+    ({"task_options": {"max_digits": 29}, "block_size": 100_000}, "digit range"),   # out-of-distribution 30, 31
+    ({"task": "polynomial"}, "--max-digits"),   # TINY's option is addition's
 ])
 def test_bad_settings_are_refused_before_anything_is_written(change, says, tmp_path):
     config = tiny_config(tmp_path, **change)
@@ -128,7 +130,85 @@ def test_a_loss_that_rounds_to_zero_still_plots_and_evaluates(tmp_path, monkeypa
 
 def test_sequences_longer_than_the_block_are_refused_up_front(tmp_path):
     with pytest.raises(UserError, match="--block-size"):
-        train(tiny_config(tmp_path, max_digits=12), log=quiet, progress=False)
+        train(tiny_config(tmp_path, task_options={"max_digits": 12}), log=quiet, progress=False)
     with pytest.raises(UserError, match="--ood-problems 0"):
-        train(tiny_config(tmp_path, max_digits=11, block_size=400), log=quiet, progress=False)
+        train(tiny_config(tmp_path, task_options={"max_digits": 11}, block_size=400), log=quiet, progress=False)
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_the_saved_config_round_trips(trained):
+    config, _ = trained
+    _, loaded, _, meta = train_module.load_model(os.path.join(config.out, "model.npz"))
+    assert loaded == config and loaded.task_options == {"min_digits": 1, "max_digits": 2, "longest_digits": 0,
+                                                        "ood_digits": ""}
+    assert meta["vocabulary"] == list(get_task(config.task).tokenizer().vocabulary)
+
+
+def test_task_options_cannot_change_when_resuming_and_another_tasks_are_refused(trained):
+    config, _ = trained
+    before = open(os.path.join(config.out, "model.npz"), "rb").read()
+    resumed = TrainConfig(**dict(TINY, out=config.out))
+    with pytest.raises(UserError, match="--max-digits cannot change when resuming"):
+        train(resumed, resume=True, overrides={"task_options": {"max_digits": 3}}, log=quiet, progress=False)
+    with pytest.raises(UserError, match="no option --max-terms"):
+        train(resumed, resume=True, overrides={"task_options": {"max_terms": 2}}, log=quiet, progress=False)
+    assert open(os.path.join(config.out, "model.npz"), "rb").read() == before
+
+
+# TrainConfig as checkpoints saved it before tasks declared their own options: the digit range was a
+# setting of every run, whatever its task (written out as asdict(TrainConfig(...)) gave it then).
+def old_train_config(task: str, out: str) -> dict:
+    return {"task": task, "format": "scratchpad", "min_digits": 1, "max_digits": 2, "n_layer": 1, "n_head": 2,
+            "n_embd": 32, "block_size": 320, "position": "rope", "tie_weights": True, "batch_size": 16,
+            "lr": 0.003, "min_lr": 0.0003, "warmup_steps": 10, "max_steps": 40, "max_minutes": 0.0,
+            "eval_every": 20, "eval_problems": 10, "test_problems": 20, "ood_problems": 4, "threads": 1,
+            "seed": 0, "out": out}
+
+
+# The one vocabulary every checkpoint had then, token by token.
+OLD_VOCABULARY = (["<pad>", "<eos>", "<scratch>", "</scratch>", " + ", " - ", " , ", ", ", " C: ", ": ", "total: ",
+                   "Evaluate ", " at x = ", "*x**", "*x"] + [chr(code) for code in range(32, 127)] + ["\n"])
+
+
+def write_old_checkpoint(path, task: str, vocabulary=OLD_VOCABULARY):
+    from dataclasses import asdict
+    from minipad.checkpoint import pack_rng_state, save_checkpoint
+    from minipad.model import GPT, GPTConfig
+    from minipad.optim import AdamW
+    rng = np.random.default_rng(0)
+    model = GPT(GPTConfig(vocab_size=len(vocabulary), n_layer=1, n_head=2, n_embd=32, block_size=320), rng)
+    arrays = {f"param.{name}": value for name, value in model.params.items()}
+    arrays.update({f"optim.{name}": value for name, value in AdamW.for_model(model).state_dict().items()})
+    meta = {"train_config": old_train_config(task, str(path.parent)), "model_config": asdict(model.config),
+            "vocabulary": vocabulary, "step": 40, "train_seconds": 1.5, "history": [[40, 1.0, 0.001, 0.5]],
+            "evaluations": [], "rng": pack_rng_state(rng)}
+    save_checkpoint(path, arrays, meta)
+    return model
+
+
+@pytest.mark.parametrize("task, options", [("addition", {"min_digits": 1, "max_digits": 2, "longest_digits": 0,
+                                                        "ood_digits": ""}),
+                                           ("polynomial", {"max_terms": 3})])
+def test_a_checkpoint_saved_before_tasks_had_their_own_options_still_loads(task, options, tmp_path):
+    path = tmp_path / "run" / "model.npz"
+    path.parent.mkdir()
+    written = write_old_checkpoint(path, task)
+    model, config, _, _ = train_module.load_model(str(path))
+    assert config.task == task and config.task_options == options
+    for name, value in written.params.items():
+        assert np.array_equal(model.params[name], value)
+    report = train_module.run_evaluation(model, config, get_task(task), test_problems=3, ood_problems=2)
+    assert report["splits"]["test"]["n"] == 3
+    train(TrainConfig(out=str(path.parent)), resume=True, overrides={"max_steps": 41}, log=quiet, progress=False)
+    assert load_checkpoint(str(path))[1]["step"] == 41
+
+
+def test_a_checkpoint_of_another_vocabulary_gets_one_line_that_says_what_to_do(tmp_path):
+    path = tmp_path / "run" / "model.npz"
+    path.parent.mkdir()
+    write_old_checkpoint(path, "addition", vocabulary=OLD_VOCABULARY[:-1] + ["\t"])
+    with pytest.raises(UserError) as error:
+        train_module.load_model(str(path))
+    message = str(error.value)
+    assert "another vocabulary" in message and "python -m minipad train --task addition" in message
+    assert "\n" not in message

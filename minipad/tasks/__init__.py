@@ -1,9 +1,10 @@
-"""The tasks minipad trains on. A new task is one module here and one entry in TASKS."""
+"""The tasks minipad trains on. A new task is one module here and one entry in TASKS (see base.py)."""
 from .addition import Addition
 from .base import FORMATS, Example, Task, Verdict
 from .polynomial import Polynomial
 
 TASKS = {task.name: task for task in (Addition(), Polynomial())}
+DEFAULT_TASK = "addition"   # what --task is when it is not given: the paper's first task
 
 
 def get_task(name: str) -> Task:
@@ -13,4 +14,4 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "FORMATS", "Example", "Task", "Verdict", "get_task"]
+__all__ = ["DEFAULT_TASK", "TASKS", "FORMATS", "Example", "Task", "Verdict", "get_task"]

@@ -29,14 +29,16 @@ Reader comments such as ``# added 9 + 7 = 6 carry 1`` can be shown after each st
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 
 from .addition_layout import AdditionLayout
 from .base import (
-    MALFORMED, SCRATCH_CLOSE, SCRATCH_OPEN, WRONG_CARRY, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL,
-    CORRECT, Example, Task, Verdict, check_format, split_scratchpad,
+    ARITHMETIC_TOKENS, CORRECT, MALFORMED, SCRATCH_CLOSE, SCRATCH_OPEN, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL,
+    Example, Task, Verdict, check_format, option, split_scratchpad,
 )
 
 MAX_DIGITS = 30   # the longest operand this module will write (far beyond any model's block size)
+WRONG_CARRY = "wrong carry"   # the carry written is not the one the step produces
 
 _STEP_LINE = re.compile(
     r"^(?:(?P<a>[0-9](?: [0-9])*)? \+ (?P<b>[0-9](?: [0-9])*)? , |, )"
@@ -87,50 +89,87 @@ def sample_number(rng, digits: int) -> int:
     return int(str(leading) + rest)
 
 
+@dataclass(frozen=True)
+class AdditionOptions:
+    min_digits: int = option(1, "fewest digits of an operand")
+    max_digits: int = option(8, "most digits of an operand (the paper: 8)")
+    longest_digits: int = option(0, "if not 0, one operand has exactly this many digits and the other 1 to "
+                                    "that many (instead of the digit range)")
+    ood_digits: str = option("", "sizes of the out-of-distribution sets, e.g. 9,10,12,16,20: for each, one "
+                                 "operand that long and the other 1 to that long (default: the two sizes "
+                                 "beyond max-digits)")
+
+    def __post_init__(self):
+        if not 1 <= self.min_digits <= self.max_digits <= MAX_DIGITS:
+            raise ValueError(f"digit range {self.min_digits}..{self.max_digits} must satisfy "
+                             f"1 <= min <= max <= {MAX_DIGITS}")
+        if not 0 <= self.longest_digits <= MAX_DIGITS:
+            raise ValueError(f"--longest-digits must lie in 0..{MAX_DIGITS}, got {self.longest_digits}")
+        for size in self.ood_sizes():
+            if not 1 <= size <= MAX_DIGITS:
+                raise ValueError(f"--ood-digits sizes must lie in 1..{MAX_DIGITS}, got {size}")
+
+    def ood_sizes(self) -> list[int]:
+        """The sizes listed in ood_digits ([] when empty); ValueError if it is not a list of numbers."""
+        try:
+            return [int(part) for part in self.ood_digits.split(",")] if self.ood_digits else []
+        except ValueError:
+            raise ValueError(f"--ood-digits takes sizes separated by commas, such as 9,10,12; "
+                             f"got {self.ood_digits!r}") from None
+
+
 class Addition(Task):
     """a + b with each operand's digit count drawn uniformly from [min_digits, max_digits]."""
 
     name = "addition"
+    Options = AdditionOptions
+    size_name = "digits"
+    example_input = "29+57"
+    verdict_kinds = (CORRECT, WRONG_DIGIT, WRONG_CARRY, WRONG_COPY, WRONG_TOTAL, MALFORMED)
+    structural_tokens = ARITHMETIC_TOKENS
     spaced_digits = True
+    quick_options = {"max_digits": 3}   # 1-3 digit sums: learnt in about two minutes on a laptop
 
-    def split_options(self, split: str) -> dict:
-        if split == "ood":
-            return {"min_digits": 9, "max_digits": 10}
-        return {"min_digits": 1, "max_digits": 8}
+    def ood_options(self, options: AdditionOptions) -> AdditionOptions:
+        """Operands of the two digit counts just beyond training: 9 and 10 digits for the paper's 1-8 (or
+        the range of the sizes in ood_digits)."""
+        sizes = options.ood_sizes()
+        low, high = (min(sizes), max(sizes)) if sizes else (options.max_digits + 1, options.max_digits + 2)
+        return replace(options, min_digits=low, max_digits=high, longest_digits=0, ood_digits="")
 
-    def sample_problem(self, rng, min_digits: int = 1, max_digits: int = 8,
-                       longest: int | None = None) -> tuple[int, int]:
-        """Each operand's digit count uniform in [min_digits, max_digits]; or, with ``longest``, one operand
-        (either, equally likely) has exactly ``longest`` digits and the other 1..longest."""
-        if longest is not None:
-            if not 1 <= longest <= MAX_DIGITS:
-                raise ValueError(f"a sum of {longest} digits is beyond 1..{MAX_DIGITS}")
+    def ood_option_sets(self, options: AdditionOptions) -> list[AdditionOptions]:
+        """One set per size of ood_digits (one operand exactly that long), or the default ood_options."""
+        sizes = options.ood_sizes()
+        if not sizes:
+            return [self.ood_options(options)]
+        return [replace(options, longest_digits=size, ood_digits="") for size in sizes]
+
+    def sample_problem(self, rng, options: AdditionOptions) -> tuple[int, int]:
+        if options.longest_digits:   # one operand exactly that long, the other 1..that long, either side
+            longest = options.longest_digits
             long_number = sample_number(rng, longest)
             other = sample_number(rng, int(rng.integers(1, longest + 1)))
             return (long_number, other) if rng.integers(0, 2) == 0 else (other, long_number)
-        if not 1 <= min_digits <= max_digits <= MAX_DIGITS:
-            raise ValueError(f"digit range {min_digits}..{max_digits} must satisfy 1 <= min <= max <= {MAX_DIGITS}")
-        a_digits = int(rng.integers(min_digits, max_digits + 1))
-        b_digits = int(rng.integers(min_digits, max_digits + 1))
+        a_digits = int(rng.integers(options.min_digits, options.max_digits + 1))
+        b_digits = int(rng.integers(options.min_digits, options.max_digits + 1))
         return sample_number(rng, a_digits), sample_number(rng, b_digits)
 
-    def longest_problem(self, min_digits: int = 1, max_digits: int = 8, longest: int | None = None) -> tuple[int, int]:
-        max_digits = longest or max_digits
-        largest = 10 ** max_digits - 1
+    def longest_problem(self, options: AdditionOptions) -> tuple[int, int]:
+        largest = 10 ** (options.longest_digits or options.max_digits) - 1
         return largest, largest
 
     def problem_key(self, problem) -> str:
         a, b = problem
         return f"{a}+{b}"
 
-    def render(self, problem, fmt: str, comments: bool = False) -> Example:
-        check_format(fmt)
+    def render(self, problem, format: str, comments: bool = False) -> Example:
+        check_format(format)
         a, b = problem
         input_text = f"{spaced(str(a))} + {spaced(str(b))}"
         answer = spaced(str(a + b))
-        length = max(len(str(a)), len(str(b)))
-        if fmt == "direct":
-            return Example(input_text, answer, answer, length)
+        digits = max(len(str(a)), len(str(b)))
+        if format == "direct":
+            return Example(input_text, answer, answer, digits)
         states = addition_steps(a, b)
         lines = [SCRATCH_OPEN]
         for index, state in enumerate(states):
@@ -140,7 +179,7 @@ class Addition(Task):
             lines.append(line)
         final_carry, final_result = states[-1][3], states[-1][2]
         lines += [spaced(str(final_carry) + final_result), SCRATCH_CLOSE, answer]
-        return Example(input_text, "\n".join(lines), answer, length)
+        return Example(input_text, "\n".join(lines), answer, digits)
 
     def parse_input(self, text: str) -> tuple[int, int]:
         """Read '29+57', '29 + 57' or the paper's '2 9 + 5 7'."""
@@ -155,11 +194,11 @@ class Addition(Task):
                 raise ValueError(f"{operand!r} has more than {MAX_DIGITS} digits")
         return int(a_text), int(b_text)
 
-    def layout_reader(self, input_text: str, fmt: str) -> AdditionLayout:
-        """Digit places, step lines and slots of the sum's tokens: see minipad/tasks/addition_layout.py."""
-        return AdditionLayout.for_input(input_text, scratchpad=fmt == "scratchpad")
+    def layout_reader(self, input_text: str, format: str) -> AdditionLayout:
+        """Columns, lines, slots and roles of the sum's tokens: see minipad/tasks/addition_layout.py."""
+        return AdditionLayout.for_input(input_text, scratchpad=format == "scratchpad")
 
-    def check(self, input_text: str, target: str, fmt: str = "scratchpad") -> Verdict:
+    def check(self, input_text: str, target: str, format: str = "scratchpad") -> Verdict:
         """Verify ``target`` against the sum in ``input_text`` step by step; the first mistake wins.
 
         Line numbers count the target's lines from 1 (line 1 is ``<scratch>``).
@@ -169,7 +208,7 @@ class Addition(Task):
         except ValueError as error:
             return Verdict(MALFORMED, None, None, input_text, f"input unreadable: {error}")
         answer = spaced(str(a + b))
-        if fmt == "direct":
+        if format == "direct":
             return _check_answer(target, answer, 1)
         parts = split_scratchpad(target)
         if isinstance(parts, Verdict):

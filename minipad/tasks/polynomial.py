@@ -21,10 +21,11 @@ The direct format's target is the answer line alone, ``total: 5``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .base import (
-    CORRECT, MALFORMED, SCRATCH_CLOSE, SCRATCH_OPEN, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL, Example,
-    Task, Verdict, check_format, split_scratchpad,
+    ARITHMETIC_TOKENS, CORRECT, MALFORMED, SCRATCH_CLOSE, SCRATCH_OPEN, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL,
+    Example, Task, Verdict, check_format, option, split_scratchpad,
 )
 
 BOUND = 1000
@@ -79,21 +80,30 @@ def parse_polynomial(text: str) -> tuple[Term, ...]:
     return tuple(terms)
 
 
+@dataclass(frozen=True)
+class PolynomialOptions:
+    max_terms: int = option(MAX_TERMS, f"most terms of a polynomial (1 to {MAX_TERMS})")
+
+    def __post_init__(self):
+        if not 1 <= self.max_terms <= MAX_TERMS:
+            raise ValueError(f"--max-terms must lie in 1..{MAX_TERMS}, got {self.max_terms}")
+
+
 class Polynomial(Task):
-    """Evaluate a polynomial of at most three terms at an integer x."""
+    """Evaluate a polynomial of at most three terms at an integer x. No out-of-distribution split."""
 
     name = "polynomial"
+    Options = PolynomialOptions
+    size_name = "terms"
+    example_input = "Evaluate -7*x**2 + 7*x + 5 at x = 1"
+    verdict_kinds = (CORRECT, WRONG_DIGIT, WRONG_COPY, WRONG_TOTAL, MALFORMED)
+    structural_tokens = ARITHMETIC_TOKENS
     spaced_digits = False
 
-    def split_options(self, split: str) -> dict:
-        if split == "ood":
-            raise ValueError("the polynomial task has no out-of-distribution split")
-        return {"max_terms": MAX_TERMS}
-
-    def sample_problem(self, rng, max_terms: int = MAX_TERMS) -> tuple[tuple[Term, ...], int]:
+    def sample_problem(self, rng, options: PolynomialOptions) -> tuple[tuple[Term, ...], int]:
         nonzero = [c for c in range(-COEFFICIENT_RANGE, COEFFICIENT_RANGE + 1) if c != 0]
         while True:
-            n_terms = int(rng.integers(1, max_terms + 1))
+            n_terms = int(rng.integers(1, options.max_terms + 1))
             powers = sorted(rng.choice(MAX_POWER + 1, size=n_terms, replace=False).tolist(), reverse=True)
             terms = tuple((int(rng.choice(nonzero)), int(power)) for power in powers)
             x = int(rng.integers(-X_RANGE, X_RANGE + 1))
@@ -101,22 +111,23 @@ class Polynomial(Task):
             if all(abs(v) <= BOUND for v in values) and abs(sum(values)) <= BOUND:
                 return terms, x
 
-    def longest_problem(self, max_terms: int = MAX_TERMS):
+    def longest_problem(self, options: PolynomialOptions):
         """Longer than any drawn problem: every number as long as it can be (values ignore the bound)."""
-        terms = tuple((-COEFFICIENT_RANGE, power) for power in range(MAX_POWER, MAX_POWER - max_terms, -1))
+        terms = tuple((-COEFFICIENT_RANGE, power)
+                      for power in range(MAX_POWER, MAX_POWER - options.max_terms, -1))
         return terms, -X_RANGE
 
     def problem_key(self, problem) -> str:
         terms, x = problem
         return f"{polynomial_text(terms)}@{x}"
 
-    def render(self, problem, fmt: str, comments: bool = False) -> Example:
-        check_format(fmt)
+    def render(self, problem, format: str, comments: bool = False) -> Example:
+        check_format(format)
         terms, x = problem
         input_text = f"Evaluate {polynomial_text(terms)} at x = {x}"
         values = term_values(terms, x)
         answer = f"total: {sum(values)}"
-        if fmt == "direct":
+        if format == "direct":
             return Example(input_text, answer, answer, len(terms))
         lines = [SCRATCH_OPEN]
         for (c, p), value in zip(terms, values):
@@ -141,13 +152,13 @@ class Polynomial(Task):
             raise ValueError(f"write at most {MAX_TERMS} terms of distinct powers 0..{MAX_POWER}, highest first")
         return terms, int(match["x"])
 
-    def check(self, input_text: str, target: str, fmt: str = "scratchpad") -> Verdict:
+    def check(self, input_text: str, target: str, format: str = "scratchpad") -> Verdict:
         """Verify every term's value and the total against the input; the first mistake wins."""
         try:
             terms, x = self.parse_input(input_text)
         except ValueError as error:
             return Verdict(MALFORMED, None, None, input_text, f"input unreadable: {error}")
-        if fmt == "direct":
+        if format == "direct":
             total = sum(term_values(terms, x))
             return _check_total(target, total, 1)
         parts = split_scratchpad(target)
