@@ -77,7 +77,7 @@ def cell(values: list[float]) -> str:
     median = 100 * statistics.median(values)
     if len(values) == 1:
         return f"{median:.1f}"
-    return f"{median:.1f} ({100 * min(values):.0f}-{100 * max(values):.0f})"
+    return f"{median:.1f} ({100 * min(values):.1f}-{100 * max(values):.1f})"
 
 
 def lengths_table(results: dict, sizes, in_label: str) -> str:

@@ -48,13 +48,13 @@ def test_bad_options_get_one_line(tmp_path, capsys, argv, says):
 
 
 def test_cells_show_the_median_and_the_range_over_seeds():
-    assert cell([0.9, 0.5, 0.97]) == "90.0 (50-97)"
+    assert cell([0.9, 0.5, 0.97]) == "90.0 (50.0-97.0)"
     assert cell([0.25]) == "25.0"
     summary = lambda accuracy: {"answer_accuracy": accuracy, "target_accuracy": accuracy / 2}
     report = lambda accuracy: {"splits": {"test": summary(1.0)}, "by_size": {"9": summary(accuracy)},
                                "step": 10, "train_minutes": 0.5}
     table = lengths_table({"places": [report(0.5), report(0.7), report(0.6)]}, [9], "1-8")
-    assert "60.0 (50-70)" in table and "30.0 (25-35)" in table
+    assert "60.0 (50.0-70.0)" in table and "30.0 (25.0-35.0)" in table
 
 
 def test_eval_takes_longer_sizes_and_refuses_sums_the_model_cannot_hold(tmp_path, capsys):
