@@ -13,7 +13,9 @@ busier machine takes fewer steps.
 
 Checkpoints. ``<out>/model.npz`` is written atomically at every evaluation, at the end, and on Ctrl-C;
 it holds the weights, the optimizer moments, the step, the generator's state, the configs and the
-vocabulary, so ``--resume`` continues exactly where the run stopped.
+vocabulary, so ``--resume`` continues exactly where the run stopped. Beside it, written at the same
+moments, ``loss.csv`` (step, loss, lr, grad_norm) and ``progress.csv`` (step, held-out answer accuracy)
+are what ``python -m minipad plot`` draws.
 """
 from __future__ import annotations
 
@@ -80,6 +82,8 @@ def save_run(config: TrainConfig, model: GPT, optimizer: AdamW, rng, state: RunS
         "rng": pack_rng_state(rng),
     }
     save_checkpoint(checkpoint_path(config), arrays, meta)
+    write_history(config.out, state.history)
+    write_progress(config.out, state.evaluations)
 
 
 def load_model(path: str) -> tuple[GPT, TrainConfig, dict, dict]:
@@ -246,7 +250,6 @@ def train(config: TrainConfig, resume: bool = False, overrides: dict | None = No
 
 def finish(config: TrainConfig, model: GPT, task, state: RunState, log=print) -> dict:
     """Final evaluation, loss curve and report, all saved beside the checkpoint."""
-    write_history(config.out, state.history)
     steps, losses = [row[0] for row in state.history], [row[1] for row in state.history]
     if len(losses) >= 2:
         positive = all(loss > 0 for loss in losses)
@@ -288,5 +291,14 @@ def write_history(folder: str, history: list) -> None:
     writer.writerow(["step", "loss", "lr", "grad_norm"])
     writer.writerows(history)
     write_text_atomically(os.path.join(folder, "loss.csv"), buffer.getvalue())
+
+
+def write_progress(folder: str, evaluations: list) -> None:
+    """The progress evaluations as CSV: step, held-out answer accuracy (a fraction, 0 to 1)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["step", "answer_accuracy"])
+    writer.writerows(evaluations)
+    write_text_atomically(os.path.join(folder, "progress.csv"), buffer.getvalue())
 
 
