@@ -1,4 +1,5 @@
-"""Text plots for the terminal: a loss curve in braille dots, and an attention map in shades.
+"""Text plots for the terminal: a loss curve in braille dots, several curves on shared axes, and an
+attention map in shades.
 
 No plotting library: each braille character (U+2800 to U+28FF) is a cell of 2 x 4 dots, so a plot
 `width` characters wide and `height` lines high has 2*width x 4*height dots.
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["line_plot", "heatmap", "SHADES"]
+__all__ = ["line_plot", "overlay_plot", "heatmap", "SHADES"]
 
 BRAILLE_BLANK = 0x2800
 # Bit of each dot in a braille cell, by [row from the top][column]: the dot numbering is
@@ -99,6 +100,103 @@ def line_plot(
     if missing:
         lines.append(f"({missing} of {y.size} values are NaN or infinite and not drawn)")
     return "\n".join(lines)
+
+
+# ANSI colours of the series of an overlay (blue, red, green, magenta); a cell two series share stays plain.
+SERIES_COLOURS = ("\x1b[34m", "\x1b[31m", "\x1b[32m", "\x1b[35m")
+RESET = "\x1b[0m"
+
+
+def overlay_plot(
+    series: Sequence[tuple[Sequence[float], Sequence[float]]],
+    width: int = 60,
+    height: int = 12,
+    title: str | None = None,
+    log_y: bool = False,
+    y_range: tuple[float, float] | None = None,
+    colour: bool = False,
+    x_range: tuple[float, float] | None = None,
+) -> str:
+    """Several (x, y) series on shared axes, in braille: one run's curve against another's.
+
+    The axes span every series: x from the smallest to the largest x, y from the smallest to the largest
+    value, or ``x_range`` and ``y_range`` (low, high) when given (values outside are drawn at the edge, so
+    that two plots of one run can share their x axis). With more than
+    one series, the number of each (1, 2, ...) is written right of the plot on the line where its last
+    point is, and ``colour`` paints each series' cells with an ANSI colour (a cell two series share stays
+    plain). Non-finite values are left out; a series with none finite is an error, as in line_plot.
+    """
+    if width < 2 or height < 2:
+        raise ValueError(f"a plot needs width >= 2 and height >= 2, got {width} x {height}")
+    if not series:
+        raise ValueError("nothing to plot: no series")
+    prepared = []
+    for number, (x, y) in enumerate(series, start=1):
+        x = np.asarray(x, dtype=np.float64).reshape(-1)
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        if x.shape != y.shape or y.size == 0:
+            raise ValueError(f"series {number} needs as many x as y values, and at least one")
+        if not np.all(np.isfinite(x)) or np.any(np.diff(x) <= 0):
+            raise ValueError(f"series {number}: x must be finite and strictly increasing")
+        finite = np.isfinite(y)
+        if not finite.any():
+            raise ValueError(f"nothing to plot in series {number}: all its values are NaN or infinite")
+        if log_y and np.any(y[finite] <= 0):
+            raise ValueError(f"log_y needs positive values, series {number} has {y[finite].min():.4g}")
+        prepared.append((x, y, finite))
+    transform = np.log if log_y else (lambda values: values)
+    if y_range is not None:
+        low, high = (float(v) for v in transform(np.asarray(y_range, dtype=np.float64)))
+    else:
+        low = min(float(transform(y[finite]).min()) for _, y, finite in prepared)
+        high = max(float(transform(y[finite]).max()) for _, y, finite in prepared)
+    x_first = min(float(x[0]) for x, _, _ in prepared) if x_range is None else float(x_range[0])
+    x_last = max(float(x[-1]) for x, _, _ in prepared) if x_range is None else float(x_range[1])
+
+    dot_columns, dot_rows = 2 * width, 4 * height
+    grids, end_lines = [], {}
+    for number, (x, y, finite) in enumerate(prepared, start=1):
+        columns = np.zeros(x.size, np.int64) if x_last == x_first else np.rint(
+            np.clip((x - x_first) / (x_last - x_first), 0.0, 1.0) * (dot_columns - 1)).astype(np.int64)
+        level = transform(np.where(finite, y, 1.0))
+        if high == low:
+            rows = np.full(y.size, dot_rows // 2, dtype=np.int64)
+        else:
+            fraction = np.clip((level - low) / (high - low), 0.0, 1.0)
+            rows = np.rint(fraction * (dot_rows - 1)).astype(np.int64)
+        grids.append(_trace(columns.tolist(), rows.tolist(), finite.tolist(), dot_columns, dot_rows))
+        last = int(np.flatnonzero(finite)[-1])
+        end_lines.setdefault(height - 1 - rows[last] // 4, []).append(str(number))
+
+    cells = _braille(np.logical_or.reduce(grids), width, height)
+    if colour and len(series) > 1:
+        own_cells = [_braille(grid, width, height) for grid in grids]
+        cells = [_paint(line, [own[index] for own in own_cells]) for index, line in enumerate(cells)]
+    unlog = math.exp if log_y else float
+    labels = {0: _number(unlog(high)), height - 1: _number(unlog(low))}
+    label_width = max(len(label) for label in labels.values())
+    lines = [title] if title else []
+    for line_index, cell_line in enumerate(cells):
+        label = labels.get(line_index, "")
+        ends = " " + ",".join(end_lines[line_index]) if len(series) > 1 and line_index in end_lines else ""
+        lines.append(f"{label:>{label_width}} {'┤' if label else '│'}{cell_line}{ends}")
+    lines.append(" " * label_width + " └" + "─" * width)
+    first, last = _x_number(x_first), _x_number(x_last)
+    gap = max(1, width - len(first) - len(last))
+    lines.append(" " * (label_width + 2) + (first if x_last == x_first else first + " " * gap + last))
+    return "\n".join(lines)
+
+
+def _paint(line: str, own_lines: list[str]) -> str:
+    """Colour each cell of ``line`` by the one series drawn in it (own_lines: each series' cells alone)."""
+    painted = []
+    for index, character in enumerate(line):
+        owners = [number for number, own in enumerate(own_lines) if own[index] != chr(BRAILLE_BLANK)]
+        if len(owners) == 1:
+            painted.append(SERIES_COLOURS[owners[0] % len(SERIES_COLOURS)] + character + RESET)
+        else:
+            painted.append(character)
+    return "".join(painted)
 
 
 def _trace(columns, rows, finite, dot_columns, dot_rows):

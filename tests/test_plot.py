@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minipad.plot import BRAILLE_BITS, SHADES, heatmap, line_plot
+from minipad.plot import BRAILLE_BITS, RESET, SERIES_COLOURS, SHADES, heatmap, line_plot, overlay_plot
 
 
 def plot_cells(text, height, title=True):
@@ -174,3 +174,53 @@ def test_heatmap_refuses_bad_input():
     with pytest.raises(ValueError, match="needs 2 row labels"):
         heatmap(np.zeros((2, 2)), row_labels=["a"])
     assert heatmap(np.full((2, 2), 0.3)).split("\n")[0] == " ████"  # constant: every value is the max
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    lengths=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    width=st.integers(2, 40),
+    height=st.integers(2, 10),
+)
+def test_an_overlay_draws_the_union_of_its_series_on_shared_axes(seed, lengths, width, height):
+    rng = np.random.default_rng(seed)
+    series = [(np.cumsum(rng.uniform(0.5, 3.0, n)), rng.uniform(0.1, 5.0, n)) for n in lengths]
+    x_range = (min(x[0] for x, _ in series), max(x[-1] for x, _ in series))
+    y_range = (min(y.min() for _, y in series), max(y.max() for _, y in series))
+    together = overlay_plot(series, width=width, height=height)
+    grid = decode_dots([_cells(line, width) for line in together.split("\n")[:height]])
+    alone = [decode_dots([_cells(line, width) for line in overlay_plot(
+        [s], width=width, height=height, x_range=x_range, y_range=y_range).split("\n")[:height]]) for s in series]
+    assert np.array_equal(grid, alone[0] | alone[1])
+
+
+def _cells(line, width):
+    """The braille cells of one plot line (after the axis character), without what follows them."""
+    return line.split("┤" if "┤" in line else "│", 1)[1][:width]
+
+
+def test_an_overlay_numbers_the_end_of_each_series_and_colours_them():
+    falling = ([1, 2, 3, 4], [4.0, 3.0, 2.0, 1.0])
+    rising = ([1, 2, 3], [1.0, 2.0, 4.0])
+    lines = overlay_plot([falling, rising], width=10, height=4).split("\n")
+    assert lines[3].endswith(" 1") and lines[0].endswith(" 2")   # falling ends at the bottom, rising at the top
+    assert lines[-1].split() == ["1", "4"] and lines[0].startswith("4 ┤") and lines[3].startswith("1 ┤")
+    coloured = overlay_plot([falling, rising], width=10, height=4, colour=True)
+    plain = coloured
+    for code in SERIES_COLOURS + (RESET,):
+        plain = plain.replace(code, "")
+    assert plain == "\n".join(lines)
+    assert SERIES_COLOURS[0] in coloured and SERIES_COLOURS[1] in coloured
+    assert SERIES_COLOURS[0] not in overlay_plot([falling], width=10, height=4, colour=True)  # one series: plain
+    assert not overlay_plot([falling], width=10, height=4).split("\n")[3].endswith(" 1")     # and unnumbered
+
+
+def test_an_overlay_refuses_what_it_cannot_draw():
+    with pytest.raises(ValueError, match="no series"):
+        overlay_plot([])
+    with pytest.raises(ValueError, match="series 2"):
+        overlay_plot([([1, 2], [1.0, 2.0]), ([2, 1], [1.0, 2.0])])
+    with pytest.raises(ValueError, match="positive"):
+        overlay_plot([([1, 2], [1.0, 0.0])], log_y=True)
+    with pytest.raises(ValueError, match="series 1"):
+        overlay_plot([([1, 2], [np.nan, np.nan])])
