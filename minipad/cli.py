@@ -97,6 +97,14 @@ def writable_file(path: str) -> str:
     return path
 
 
+def svg_file(path: str) -> str:
+    """A writable path ending in .svg (so that a slip such as '--svg model.npz' cannot replace a checkpoint)."""
+    writable_file(path)
+    if not path.lower().endswith(".svg"):
+        raise UserError(f"{path} does not end in .svg: give the picture a name such as curves.svg")
+    return path
+
+
 # ---------------------------------------------------------------------------------------------- data
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     from .data import SPLITS
@@ -111,14 +119,16 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
     parser.add_argument("--comments", action="store_true",
                         help="show reader comments after each scratchpad step (display only, never in --out)")
-    parser.add_argument("--out", default=None, help="write JSONL {input, target} lines to this file instead of printing")
+    parser.add_argument("--out", default=None,
+                        help="write JSONL {input, target} lines to this file instead of printing "
+                             "('-': to standard output)")
     parser.add_argument("--problem", default=None,
                         help=f"render this one problem instead of drawing some, e.g. {problem_examples()}")
     add_task_option_arguments(parser)
 
 
 def run_data(args) -> int:
-    from .data import DEFAULT_SIZES, sample_examples, split_options, split_rng, write_jsonl
+    from .data import DEFAULT_SIZES, jsonl_lines, sample_examples, split_options, split_rng, write_jsonl
     from .tasks import get_task
     task = get_task(args.task)
     try:
@@ -127,7 +137,8 @@ def run_data(args) -> int:
     except ValueError as error:
         raise UserError(str(error)) from None
     if args.out is not None:
-        writable_file(args.out)
+        if args.out != "-":
+            writable_file(args.out)
         if args.comments:
             raise UserError("--comments is for reading only and cannot go into --out training data")
     if args.problem is not None:
@@ -145,6 +156,9 @@ def run_data(args) -> int:
     rng = split_rng(args.seed, args.split)
     if args.out is not None:
         examples = sample_examples(task, args.split, n, args.format, rng, options)
+        if args.out == "-":   # the JSONL alone on standard output, for a pipe
+            sys.stdout.writelines(jsonl_lines(examples))
+            return 0
         write_jsonl(args.out, examples)
         print(f"wrote {n} {task.name} {args.format} examples ({args.split} split, seed {args.seed}) to {args.out}")
         return 0
@@ -202,6 +216,10 @@ COMMANDS = {
              _lazy("minipad.commands", "add_eval_arguments"), _lazy("minipad.commands", "run_eval")),
     "sample": ("let a trained model work one problem, with the checker marking its first wrong step",
                _lazy("minipad.commands", "add_sample_arguments"), _lazy("minipad.commands", "run_sample")),
+    "show": ("let a trained model work one problem: its confidence in every token, the checker's verdict, "
+             "and (--attention) where it looks", _lazy("minipad.show", "add_arguments"), _lazy("minipad.show", "run")),
+    "plot": ("draw a run's loss and held-out accuracy over training again from its saved files (--compare: two runs)",
+             _lazy("minipad.curves", "add_arguments"), _lazy("minipad.curves", "run")),
     "compare": ("train the direct and the scratchpad model under one budget and compare them",
                 _lazy("minipad.commands", "add_compare_arguments"), _lazy("minipad.commands", "run_compare")),
     "lengths": ("train position schemes on short sums and test them on longer ones: one table",

@@ -104,18 +104,36 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help="held-out problems of the training distribution (default: the run's test_problems)")
     parser.add_argument("--ood-problems", type=non_negative_int, default=None,
                         help="problems just beyond the training distribution (default: the run's ood_problems)")
+    parser.add_argument("--report", default=None, metavar="PATH.json",
+                        help="save the report as JSON here ('-': on standard output, the table going to standard "
+                             "error); default: eval.json beside the checkpoint, or nowhere if that folder is read-only")
     add_task_option_arguments(parser, "the sets to evaluate on: the task's options (default: the run's)")
 
 
+def report_path(checkpoint: str, report: str | None) -> str | None:
+    """Where eval saves its report: --report's path ("-" for standard output), else eval.json beside the
+    checkpoint; None when that folder cannot be written (a checkpoint on a read-only share is still scored)."""
+    from .cli import writable_file
+    if report == "-":
+        return report
+    if report is not None:
+        writable_file(report)
+        if not report.lower().endswith(".json"):
+            raise UserError(f"{report} does not end in .json: give the report a name such as eval.json")
+        return report
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    return os.path.join(folder, "eval.json") if os.access(folder, os.W_OK) else None
+
+
 def run_eval(args) -> int:
+    import sys
     from .checkpoint import write_text_atomically
     from .evaluate import format_report
     from .tasks import get_task
     from .train import load_model, run_evaluation
     model, config, _, meta = load_model(args.checkpoint)
-    output = os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "eval.json")
-    if not os.access(os.path.dirname(output), os.W_OK):
-        raise UserError(f"cannot write {output}: the folder is not writable")
+    output = report_path(args.checkpoint, args.report)
+    stream = sys.stderr if output == "-" else sys.stdout   # standard output carries the JSON alone then
     task = get_task(config.task)
     asked = given_task_options(args)
     if asked:   # other evaluation sets than the run's, e.g. --ood-digits 9,10,12,16,20 for addition
@@ -135,11 +153,18 @@ def run_eval(args) -> int:
     report = run_evaluation(model, config, task, args.test_problems, args.ood_problems)
     report.update(step=meta["step"], eval_seconds=time.perf_counter() - started)
     print(f"{args.checkpoint}: {task.name}, {config.format}, step {meta['step']}; "
-          f"evaluated in {report['eval_seconds']:.1f} s")
+          f"evaluated in {report['eval_seconds']:.1f} s", file=stream)
     if report["splits"]:
-        print(format_report(report))
-    write_text_atomically(output, json.dumps(report, indent=2))
-    print(f"saved {output} (replacing the one training wrote)")
+        print(format_report(report), file=stream)
+    if output == "-":
+        print(json.dumps(report, indent=2))
+    elif output is None:
+        print(f"not saved: the folder of {args.checkpoint} is read-only (--report PATH.json saves the report "
+              f"elsewhere, --report - prints it)")
+    else:
+        write_text_atomically(output, json.dumps(report, indent=2))
+        replaced = " (replacing the one training wrote)" if args.report is None else ""
+        print(f"saved {output}{replaced}")
     return 0
 
 

@@ -77,10 +77,14 @@ def split_rng(seed: int, split: str) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS.index(split)])
 
 
+def jsonl_lines(examples: list[Example]) -> list[str]:
+    """One ``{"input": ..., "target": ...}`` line of JSON per example, each ending in a newline."""
+    return [json.dumps({"input": example.input, "target": example.target}) + "\n" for example in examples]
+
+
 def write_jsonl(path: str, examples: list[Example]) -> None:
-    """Write ``{"input": ..., "target": ...}`` lines atomically: a temporary file, then a rename."""
-    lines = [json.dumps({"input": example.input, "target": example.target}) + "\n" for example in examples]
-    write_text_atomically(path, "".join(lines))
+    """Write the JSONL lines atomically: a temporary file, then a rename."""
+    write_text_atomically(path, "".join(jsonl_lines(examples)))
 
 
 @dataclass

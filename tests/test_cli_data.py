@@ -1,5 +1,6 @@
 """The data command: the paper's text on screen, JSONL on disk, one-line errors for bad input."""
 import json
+import os
 import subprocess
 import sys
 
@@ -34,6 +35,18 @@ def test_writes_jsonl(tmp_path, capsys):
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(rows) == 40 and set(rows[0]) == {"input", "target"}
     assert rows[0]["target"].startswith("total: ")
+
+
+def test_out_dash_writes_the_jsonl_to_standard_output(tmp_path, capsys):
+    path = tmp_path / "test.jsonl"
+    status, _, _ = run(capsys, "data", "--split", "test", "-n", "7", "--seed", "3", "--out", str(path))
+    assert status == 0
+    status, out, err = run(capsys, "data", "--split", "test", "-n", "7", "--seed", "3", "--out", "-")
+    assert (status, err) == (0, "")
+    assert out == path.read_text()   # the same lines as the file, and nothing else
+    assert not (tmp_path / "-").exists() and not os.path.exists("-")
+    status, _, err = run(capsys, "data", "--comments", "--out", "-")
+    assert status == 2 and "--comments" in err
 
 
 @pytest.mark.parametrize("argv, says", [

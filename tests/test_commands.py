@@ -156,3 +156,50 @@ def test_the_resolved_config_shows_the_tasks_own_options_after_the_task(capsys):
     assert "max_terms" not in out and "max_steps=2500" in out
     print_config(build_config(parser.parse_args(["--quick", "--task", "polynomial"]), quick=True))
     assert "max_digits" not in capsys.readouterr().out
+
+
+def test_eval_report_goes_where_asked_or_to_standard_output(checkpoint, tmp_path, capsys):
+    before = (checkpoint.parent / "eval.json").read_bytes()
+    status, out, _ = run(capsys, "eval", "--checkpoint", checkpoint, "--test-problems", "6", "--ood-problems", "0",
+                         "--report", tmp_path / "report.json")
+    assert status == 0 and f"saved {tmp_path / 'report.json'}" in out and "in distribution" in out
+    assert json.load(open(tmp_path / "report.json"))["splits"]["test"]["n"] == 6
+    assert (checkpoint.parent / "eval.json").read_bytes() == before   # the run's own report is left alone
+    status, out, err = run(capsys, "eval", "--checkpoint", checkpoint, "--test-problems", "6", "--ood-problems", "0",
+                           "--report", "-")
+    assert status == 0
+    assert json.loads(out)["splits"]["test"]["n"] == 6   # standard output holds the JSON alone
+    assert "in distribution" in err                        # the table went to standard error
+    for report, says in [(tmp_path / "report.txt", "does not end in .json"),
+                         (tmp_path / "missing" / "report.json", "does not exist"),
+                         (tmp_path, "is a folder")]:
+        status, _, err = run(capsys, "eval", "--checkpoint", checkpoint, "--report", report)
+        assert_one_line_error(status, err, says)
+
+
+def test_eval_scores_a_checkpoint_in_a_read_only_folder(checkpoint, tmp_path, capsys, monkeypatch):
+    import shutil
+    import stat
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    shutil.copy(checkpoint, folder / "model.npz")
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        probe = folder / "probe"
+        try:
+            probe.write_text("")
+            writes_blocked = False   # the superuser writes through permissions: a read-only share is simulated
+            probe.unlink()
+        except PermissionError:
+            writes_blocked = True
+        if not writes_blocked:
+            real_access = os.access
+            monkeypatch.setattr(os, "access", lambda path, mode, **kwargs: False if (
+                os.path.abspath(path) == str(folder) and mode & os.W_OK) else real_access(path, mode, **kwargs))
+        status, out, err = run(capsys, "eval", "--checkpoint", folder / "model.npz", "--test-problems", "6",
+                               "--ood-problems", "0")
+        assert status == 0, err
+        assert "in distribution" in out and "not saved: the folder of" in out and "read-only" in out
+        assert sorted(os.listdir(folder)) == ["model.npz"]
+    finally:
+        folder.chmod(stat.S_IRWXU)
