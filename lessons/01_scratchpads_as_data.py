@@ -1,3 +1,4 @@
+# %%
 """Lesson 1: Scratchpads as data.
 
 Goal: see that a scratchpad is nothing but a longer training target. Generate addition examples in the
@@ -33,6 +34,7 @@ FIGURE_2 = """<scratch>
 8 6"""
 
 
+# %%
 def plant(target: str, line_number: int, old: str, new: str) -> str:
     """The target with the first ``old`` on line ``line_number`` (1-based) replaced by ``new``."""
     lines = target.split("\n")
@@ -41,6 +43,7 @@ def plant(target: str, line_number: int, old: str, new: str) -> str:
     return "\n".join(lines)
 
 
+# %%
 def change_one_digit(target: str, rng: np.random.Generator) -> str:
     """The target with one digit, chosen at random, replaced by another digit."""
     positions = [i for i, character in enumerate(target) if character.isdigit()]
@@ -49,6 +52,7 @@ def change_one_digit(target: str, rng: np.random.Generator) -> str:
     return target[:position] + new_digit + target[position + 1:]
 
 
+# %%
 def main():
     args = parse_args(__doc__)
     rng = np.random.default_rng(args.seed)
@@ -194,5 +198,6 @@ def main():
     ])
 
 
+# %%
 if __name__ == "__main__":
     main()

@@ -1,3 +1,4 @@
+# %%
 """Lesson 2: Backprop by hand: a linear layer and softmax cross-entropy.
 
 Goal: derive the backward pass of the two layers at either end of the model, write small versions of
@@ -25,12 +26,14 @@ from minipad.nn import (cross_entropy_backward, cross_entropy_forward, linear_ba
 TOLERANCE = 1e-7   # float64 central differences on a correct backward land far below this
 
 
+# %%
 # ---------------------------------------------------------------- the lesson's own small versions
 def my_linear_forward(x, weight, bias):
     """out = x @ weight + bias.  x (N,IN), weight (IN,OUT), bias (OUT,) -> (N,OUT). Cache: x, weight."""
     return x @ weight + bias, (x, weight)
 
 
+# %%
 def my_linear_backward(dout, cache):
     """out[n,o] = sum_i x[n,i] weight[i,o] + bias[o], so by the chain rule
         dx[n,i]      = sum_o dout[n,o] weight[i,o]   ->  dx = dout @ weight^T
@@ -41,6 +44,7 @@ def my_linear_backward(dout, cache):
     return dout @ weight.T, {"weight": x.T @ dout, "bias": dout.sum(axis=0)}
 
 
+# %%
 def my_cross_entropy_forward(logits, targets, mask):
     """Mean over counted rows of -log softmax(logits)[target].  logits (N,V), targets (N,), mask (N,).
 
@@ -53,6 +57,7 @@ def my_cross_entropy_forward(logits, targets, mask):
     return loss, (np.exp(log_probs), targets, weight)
 
 
+# %%
 def my_cross_entropy_backward(dloss, cache):
     """loss_n = logsumexp(z_n) - z_n[target], and d logsumexp(z)/dz = softmax(z) = p, so
         dz_n = (p_n - onehot(target_n)) * mask_n / count * dloss
@@ -63,11 +68,13 @@ def my_cross_entropy_backward(dloss, cache):
     return dlogits * weight[:, None] * dloss, {}
 
 
+# %%
 def broken_softmax_backward(dp, cache):
     """A wrong backward: it forgets the Jacobian entirely and returns zeros."""
     return np.zeros_like(dp), {}
 
 
+# %%
 def main():
     args = parse_args(__doc__)
     rng = np.random.default_rng(args.seed)
@@ -205,5 +212,6 @@ def main():
     ])
 
 
+# %%
 if __name__ == "__main__":
     main()

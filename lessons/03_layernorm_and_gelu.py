@@ -1,3 +1,4 @@
+# %%
 """Lesson 3: LayerNorm and GELU: derive the backward pass, decide what to cache, check it.
 
 Goal: the two non-linear layers inside every transformer block. For LayerNorm, backprop through each
@@ -30,6 +31,7 @@ from minipad.plot import line_plot
 TOLERANCE = 1e-7
 
 
+# %%
 # ------------------------------------------------------------------------------------------ LayerNorm
 def my_layernorm_forward(x, gain, bias):
     """x (N,C) -> out (N,C), normalised row by row. Cache: x, mean and rstd per row, gain."""
@@ -40,6 +42,7 @@ def my_layernorm_forward(x, gain, bias):
     return xhat * gain + bias, (x, mean, rstd, gain)
 
 
+# %%
 def layernorm_backward_step_by_step(dout, cache):
     """Reverse the forward one line at a time, the way you derive it on paper."""
     x, mean, rstd, gain = cache
@@ -63,6 +66,7 @@ def layernorm_backward_step_by_step(dout, cache):
     return dx, {"gain": dgain, "bias": dbias}
 
 
+# %%
 def my_layernorm_backward(dout, cache):
     """The same, folded into one line (the mean of centred is 0, which kills the cross terms):
         dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),   dxhat = dout * gain
@@ -74,6 +78,7 @@ def my_layernorm_backward(dout, cache):
     return dx, {"gain": (dout * xhat).sum(axis=0), "bias": dout.sum(axis=0)}
 
 
+# %%
 # ----------------------------------------------------------------------------------------------- GELU
 def my_gelu_forward(x):
     """gelu(x) = 0.5 x (1 + tanh(u)), u = k (x + a x^3). Cache: x and tanh(u)."""
@@ -81,6 +86,7 @@ def my_gelu_forward(x):
     return 0.5 * x * (1.0 + tanh_u), (x, tanh_u)
 
 
+# %%
 def my_gelu_backward(dout, cache):
     """Product rule, then the chain rule through tanh (tanh' = 1 - tanh^2):
         gelu'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 a x^2),   t = tanh(u)
@@ -90,6 +96,7 @@ def my_gelu_backward(dout, cache):
     return dout * derivative, {}
 
 
+# %%
 def erf_gelu_backward(dout, cache):
     """The derivative of the *exact* GELU, x * Phi(x): Phi(x) + x * phi(x). Right formula, wrong forward."""
     x, _ = cache
@@ -99,6 +106,7 @@ def erf_gelu_backward(dout, cache):
     return dout * (cdf + x * pdf), {}
 
 
+# %%
 def main():
     args = parse_args(__doc__)
     rng = np.random.default_rng(args.seed)
@@ -206,5 +214,6 @@ def main():
     ])
 
 
+# %%
 if __name__ == "__main__":
     main()

@@ -1,3 +1,4 @@
+# %%
 """Lesson 4: Causal self-attention: forward, backward, and the causal mask as a law you can test.
 
 Goal: write multi-head causal attention yourself, derive its backward pass, check it numerically and
@@ -28,6 +29,7 @@ from minipad.nn import attention_backward, attention_forward, attention_probabil
 TOLERANCE = 1e-7
 
 
+# %%
 def my_attention_forward(qkv, n_head):
     """qkv (B,T,3C) -> y (B,T,C), as the textbook writes it. Cache: q, k, v (B,NH,T,HS) and att (B,NH,T,T)."""
     B, T, C3 = qkv.shape
@@ -47,6 +49,7 @@ def my_attention_forward(qkv, n_head):
     return y.transpose(0, 2, 1, 3).reshape(B, T, C), (q, k, v, att)
 
 
+# %%
 def my_attention_backward(dout, cache):
     """dout (B,T,C) -> dqkv (B,T,3C). Each line reverses one forward line:
         y = att @ v               ->  datt = dy @ v^T,  dv = att^T @ dy
@@ -69,6 +72,7 @@ def my_attention_backward(dout, cache):
     return np.concatenate([merge(dq), merge(dk), merge(dv)], axis=-1), {}
 
 
+# %%
 def main():
     args = parse_args(__doc__)
     rng = np.random.default_rng(args.seed)
@@ -176,5 +180,6 @@ def main():
     ])
 
 
+# %%
 if __name__ == "__main__":
     main()

@@ -1,3 +1,4 @@
+# %%
 """Lesson 5: The whole GPT: count its parameters, check every gradient, overfit one batch.
 
 Goal: put the layers of lessons 2 to 4 together. Count the parameters by hand and match the package;
@@ -30,6 +31,7 @@ from minipad.tasks import get_task
 TOLERANCE = 1e-7
 
 
+# %%
 def count_by_hand(V, C, n_layer, block_size, learned_positions, tied):
     """Parameters of the GPT-2 shape, term by term."""
     per_block = (2 * C              # ln1 gain and bias
@@ -45,6 +47,7 @@ def count_by_hand(V, C, n_layer, block_size, learned_positions, tied):
             + (0 if tied else V * C))
 
 
+# %%
 def greedy_write(model, tokenizer, prompt, max_new_tokens):
     """Greedy decoding by recomputing the whole sequence each step (lesson 10 makes this fast)."""
     ids = tokenizer.encode(prompt)
@@ -56,6 +59,7 @@ def greedy_write(model, tokenizer, prompt, max_new_tokens):
     return tokenizer.decode(ids[len(tokenizer.encode(prompt)):])
 
 
+# %%
 def main():
     args = parse_args(__doc__)
     rng = np.random.default_rng(args.seed)
@@ -169,5 +173,6 @@ def main():
     ])
 
 
+# %%
 if __name__ == "__main__":
     main()

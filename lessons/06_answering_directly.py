@@ -1,3 +1,4 @@
+# %%
 """Lesson 6: Answering directly: a tiny model learns short sums first and fails long ones.
 
 Goal: train the paper's baseline, a model that reads a sum and writes the answer at once, with no
@@ -28,6 +29,7 @@ from dataclasses import asdict
 from minipad.tasks import get_task
 
 
+# %%
 def main():
     args = parse_args(__doc__, with_out=True)
     lesson = Lesson(6, "Answering directly")
@@ -113,5 +115,6 @@ def main():
     ])
 
 
+# %%
 if __name__ == "__main__":
     main()

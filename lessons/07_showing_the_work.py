@@ -1,3 +1,4 @@
+# %%
 """Lesson 7: Showing the work: the same model, trained to write a scratchpad, against lesson 6.
 
 Goal: the paper's headline experiment at laptop scale. Train the same tiny model with the same
@@ -30,6 +31,7 @@ from minipad.tasks import get_task
 from minipad.train import checkpoint_path
 
 
+# %%
 def main():
     args = parse_args(__doc__, with_out=True)
     lesson = Lesson(7, "Showing the work")
@@ -140,5 +142,6 @@ def main():
     ])
 
 
+# %%
 if __name__ == "__main__":
     main()

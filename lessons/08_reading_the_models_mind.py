@@ -1,3 +1,4 @@
+# %%
 """Lesson 8: Reading the model's mind: its scratchpads, the checker's verdicts, its attention.
 
 Goal: a scratchpad is not only a better answer but a readable one. Let lesson 7's model write
@@ -34,6 +35,7 @@ from minipad.tasks import get_task
 SHORT_NAMES = {"<scratch>": "<", "</scratch>": ">", " + ": "+", " , ": ",", ", ": ",", " C: ": "C", "\n": "|"}
 
 
+# %%
 def tag_tokens(tokens: list[str]) -> tuple[list, list]:
     """Label the tokens of 'a + b' plus its scratchpad with what they hold.
 
@@ -73,6 +75,7 @@ def tag_tokens(tokens: list[str]) -> tuple[list, list]:
     return tags, queries
 
 
+# %%
 def _tag(tags, positions, operand, dropped):
     """Tag an operand's remaining digits: the k-th of n has index n - 1 - k + dropped from the right."""
     if operand not in ("a", "b"):
@@ -81,6 +84,7 @@ def _tag(tags, positions, operand, dropped):
         tags[position] = (operand, len(positions) - 1 - k + dropped)
 
 
+# %%
 def operands_from_tags(tokens: list[str], tags: list) -> tuple[int, int]:
     """a and b rebuilt from the labelled digits of the input line: a test of tag_tokens."""
     values = {"a": 0, "b": 0}
@@ -94,6 +98,7 @@ ROLES = ("digits being added", "other operand digits", "' + '", "' , '", "result
          "newline")
 
 
+# %%
 def role_in_line_above(token: str, tag, column: int) -> str:
     """What a token of the line above the query holds, seen from the query adding ``column``."""
     if tag in (("a", column), ("b", column)):
@@ -106,6 +111,7 @@ def role_in_line_above(token: str, tag, column: int) -> str:
     return names.get(token, "result digits")
 
 
+# %%
 def line_numbers(tokens: list[str]) -> list[int]:
     """The line (0 = the input) of every token; a newline belongs to the line it ends."""
     numbers, line = [], 0
@@ -115,6 +121,7 @@ def line_numbers(tokens: list[str]) -> list[int]:
     return numbers
 
 
+# %%
 def attention_on_line_above(model, tokenizer, examples):
     """For every layer and head, the mean attention weight that the query writing each result digit puts on
     the step line above it; the same for uniform attention; and, per head, the weight on each role there."""
@@ -141,6 +148,7 @@ def attention_on_line_above(model, tokenizer, examples):
     return mass / count, chance / count, by_role / count
 
 
+# %%
 def main():
     args = parse_args(__doc__, with_out=True)
     lesson = Lesson(8, "Reading the model's mind")
@@ -267,5 +275,6 @@ def main():
     ])
 
 
+# %%
 if __name__ == "__main__":
     main()

@@ -1,3 +1,4 @@
+# %%
 """Lesson 9: Polynomials: direct against scratchpad on the paper's second task.
 
 Goal: repeat lessons 6 and 7 on another kind of multi-step work, evaluating a polynomial of up to three
@@ -30,6 +31,7 @@ from minipad.tasks.polynomial import BOUND
 STEPS = {"default": 2000, "quick": 200}   # the paper fine-tunes for 2,000 steps
 
 
+# %%
 def polynomial_config(fmt: str, args) -> TrainConfig:
     steps = STEPS["quick" if args.quick else "default"]
     return TrainConfig(task="polynomial", format=fmt, max_steps=steps, warmup_steps=min(100, steps // 5),
@@ -38,6 +40,7 @@ def polynomial_config(fmt: str, args) -> TrainConfig:
                        out=run_folder(args.out, f"09_polynomial_{fmt}", args.quick), **MODEL_RECIPE)
 
 
+# %%
 def term_lines_right(task, examples, written):
     """Per power of x: (term lines written right, term lines) over the scratchpads; and, among scratchpads
     whose every term line is right, (how many have the right total, how many there are)."""
@@ -57,6 +60,7 @@ def term_lines_right(task, examples, written):
     return by_power, all_terms_right
 
 
+# %%
 def main():
     args = parse_args(__doc__, with_out=True)
     lesson = Lesson(9, "Polynomials")
@@ -147,5 +151,6 @@ def main():
     ])
 
 
+# %%
 if __name__ == "__main__":
     main()

@@ -1,3 +1,4 @@
+# %%
 """Lesson 10: Fast generation: the key/value cache, measured against recomputing everything.
 
 Goal: see why writing a scratchpad token by token is slow when every step recomputes the whole
@@ -30,6 +31,7 @@ from minipad.train import load_model
 
 
 
+# %%
 def generate_by_recomputing(model, prompts, max_new_tokens, stop_token=None):
     """Greedy decoding the slow way: every step runs the whole sequence through GPT.forward.
 
@@ -59,6 +61,7 @@ def generate_by_recomputing(model, prompts, max_new_tokens, stop_token=None):
     return results
 
 
+# %%
 def main():
     args = parse_args(__doc__, with_out=True)
     rng = np.random.default_rng(args.seed)
@@ -169,5 +172,6 @@ def main():
     ])
 
 
+# %%
 if __name__ == "__main__":
     main()

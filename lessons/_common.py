@@ -1,9 +1,13 @@
 """What every lesson shares: the command line, printed steps, checks that set the exit status.
 
 Lessons import this module before NumPy. It puts the repository root on sys.path, so
-``python lessons/01_scratchpads_as_data.py`` works from the root without installing minipad, and it asks
-the BLAS library for one thread unless the environment says otherwise: our matrices are small, and on a
-2-core machine that is shared, BLAS threads fighting over the cores make every product many times slower.
+``python lessons/01_scratchpads_as_data.py`` works from any folder even without installing minipad, and it
+asks the BLAS library for one thread unless the environment says otherwise: our matrices are small, and on
+a 2-core machine that is shared, BLAS threads fighting over the cores make every product many times slower.
+
+Each lesson is also a notebook: its ``# %%`` lines mark cells that Jupyter (with jupytext) and
+VS Code open and run one by one; the last cell runs the lesson with its default settings. The models the
+lessons train go to runs/lessons in the repository, whatever the current folder (``--out`` to change it).
 """
 from __future__ import annotations
 
@@ -20,20 +24,27 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-DEFAULT_OUT = os.path.join("runs", "lessons")
+DEFAULT_OUT = os.path.join(REPO_ROOT, "runs", "lessons")
 WIDTH = 100
+
+
+def command_line() -> list[str]:
+    """The lesson's arguments: sys.argv[1:], except in a notebook, where they belong to the Jupyter kernel's
+    launcher ('-f kernel.json') and the lesson runs with its defaults."""
+    launcher = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return [] if "kernel" in launcher else sys.argv[1:]
 
 
 def parse_args(doc: str, with_out: bool = False, argv=None) -> argparse.Namespace:
     """--quick and --seed for every lesson; --out for the lessons that save a model."""
-    title = doc.strip().splitlines()[0]
+    title = (doc or "").strip().split("\n")[0]
     parser = argparse.ArgumentParser(description=title, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller run of the same steps (seconds, not minutes)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the lesson's random generator (default: 0)")
     if with_out:
         parser.add_argument("--out", default=DEFAULT_OUT,
                             help=f"folder for the lesson's models and results (default: {DEFAULT_OUT})")
-    return parser.parse_args(argv)
+    return parser.parse_args(command_line() if argv is None else argv)
 
 
 class Lesson:

@@ -5,6 +5,7 @@ is left in the repository. All of them together take about a minute on a 2-core 
 """
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,57 @@ def test_all_checks_passing_ends_with_status_0(capsys):
     lesson.check(True, "a law that holds")
     lesson.finish([])   # returns normally: the script then ends with status 0
     assert "lesson 0: all 1 checks passed" in capsys.readouterr().out
+
+
+CELL_MARKER = re.compile(r"^# %%.*$", re.MULTILINE)
+
+
+def cells_of(name):
+    """The code of each '# %%' cell of a lesson, in order."""
+    return CELL_MARKER.split((LESSONS_DIR / name).read_text(encoding="utf-8"))[1:]
+
+
+@pytest.mark.parametrize("name", sorted(KEY_LINES))
+def test_lesson_opens_as_a_notebook(name):
+    """'# %%' cells, as Jupyter (jupytext) and VS Code read them: the first at the top, each one whole
+    Python on its own (no cell cuts a function in two), the last one running the lesson."""
+    assert (LESSONS_DIR / name).read_text(encoding="utf-8").startswith("# %%\n")
+    cells = cells_of(name)
+    assert len(cells) >= 3
+    for cell in cells:
+        ast.parse(cell)
+    assert cells[-1].strip() == 'if __name__ == "__main__":\n    main()'
+
+
+def test_a_lesson_runs_cell_by_cell_as_in_a_jupyter_kernel(tmp_path):
+    """The cells run one after the other in one namespace, with a kernel launcher's own arguments in
+    sys.argv, which the lesson must not take for its own."""
+    runner = (
+        "import re, sys\n"
+        f"sys.path.insert(0, {str(LESSONS_DIR)!r})\n"
+        "sys.argv = ['/env/lib/python3/site-packages/ipykernel_launcher.py', '-f', '/tmp/kernel-1234.json']\n"
+        "namespace = {'__name__': '__main__'}\n"
+        f"source = open({str(LESSONS_DIR / '01_scratchpads_as_data.py')!r}, encoding='utf-8').read()\n"
+        "for number, cell in enumerate(re.split(r'^# %%.*$', source, flags=re.MULTILINE)[1:]):\n"
+        "    exec(compile(cell, f'<cell {number}>', 'exec'), namespace)\n"
+    )
+    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-c", runner], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300, env=environment)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "lesson 1: all " in result.stdout and " checks passed" in result.stdout
+
+
+def test_lesson_arguments_in_a_script_and_in_a_notebook(monkeypatch):
+    from _common import DEFAULT_OUT, REPO_ROOT, parse_args
+    monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "/run/user/0/kernel-7.json"])
+    args = parse_args("Lesson 0: a test", with_out=True)
+    assert args.quick is False and args.out == DEFAULT_OUT
+    monkeypatch.setattr(sys, "argv", ["07_showing_the_work.py", "--quick", "--seed", "3"])
+    args = parse_args("Lesson 0: a test")
+    assert args.quick is True and args.seed == 3
+    monkeypatch.setattr(sys, "argv", ["07_showing_the_work.py", "-f", "kernel.json"])
+    with pytest.raises(SystemExit):   # outside a kernel, an unknown argument is still an error
+        parse_args("Lesson 0: a test")
+    # the lessons' runs have one home, whatever the current folder
+    assert os.path.isabs(DEFAULT_OUT) and DEFAULT_OUT == os.path.join(REPO_ROOT, "runs", "lessons")
