@@ -265,7 +265,7 @@ def finish(config: TrainConfig, model: GPT, task, state: RunState, log=print) ->
         f"evaluated in {report['eval_seconds']:.1f} s")
     if report["splits"]:
         log(format_report(report))
-    log(f"saved {checkpoint_path(config)}, eval.json and loss.csv in {config.out}")
+    log(f"saved {checkpoint_path(config)}, eval.json, loss.csv and progress.csv in {config.out}")
     return report
 
 
