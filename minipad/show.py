@@ -72,23 +72,39 @@ def softmax64(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def read_problem(model, task, fmt: str, problem_text: str) -> Reading:
+def layout_of(model, task, format: str, tokenizer, input_text: str, ids: list):
+    """The TokenLayout of one whole sequence as decoding sees it (minipad/positions.py), or None when the
+    model needs plain positions only. Places beyond the model's table are clamped, as generate does."""
+    from .positions import SequenceLayout, batch_layout, needs_layout
+    if not needs_layout(model.config):
+        return None
+    row = SequenceLayout(model.config, task.layout_reader(input_text, format), tokenizer.vocabulary)
+    row.extend(ids)
+    layout = batch_layout(model.config, [row], len(ids))
+    if layout.places is not None:
+        layout = layout._replace(places=np.minimum(layout.places, model.config.places - 1))
+    return layout
+
+
+def read_problem(model, task, format: str, problem_text: str) -> Reading:
     """Let ``model`` write its target for ``problem_text``; ValueError if it is not a problem of ``task``
     or does not fit the model."""
     from .data import encode_example
     from .generate import generate
+    from .positions import decoding_layouts
     from .tasks.base import answer_of
-    from .tokenizer import Tokenizer
-    example = task.render(task.parse_input(problem_text), fmt)
-    tokenizer = Tokenizer(task.spaced_digits)
+    example = task.render(task.parse_input(problem_text), format)
+    tokenizer = task.tokenizer()
     sequence, prompt_length = encode_example(tokenizer, example)
     room = model.config.block_size - prompt_length
     if len(sequence) - prompt_length > room:
         raise ValueError(f"this problem needs {len(sequence)} tokens but the model holds "
                          f"{model.config.block_size}: choose a smaller one")
-    written_ids = generate(model, [sequence[:prompt_length]], room, stop_token=tokenizer.eos_id)[0]
+    layouts = decoding_layouts(model.config, task, format, tokenizer, [example])
+    written_ids = generate(model, [sequence[:prompt_length]], room, stop_token=tokenizer.eos_id, layouts=layouts)[0]
     ids = sequence[:prompt_length] + written_ids
-    logits, cache = model.forward(np.array([ids]), return_cache=True)
+    layout = layout_of(model, task, format, tokenizer, example.input, ids)
+    logits, cache = model.forward(np.array([ids]), return_cache=True, layout=layout)
     probabilities = softmax64(logits[0])  # (T,V): row t predicts token t+1
     chosen = list(written_ids)
     if int(probabilities[-1].argmax()) == tokenizer.eos_id:   # after its last token, it chose to stop
@@ -106,7 +122,7 @@ def read_problem(model, task, fmt: str, problem_text: str) -> Reading:
         line += text == "\n"
     text = tokenizer.decode(written_ids)
     return Reading(example.input, example.answer, [tokenizer.vocabulary[i] for i in ids], written, text,
-                   task.check(example.input, text, fmt), answer_of(text) == example.answer,
+                   task.check(example.input, text, format), answer_of(text) == example.answer,
                    [layer[0] for layer in cache["attention"]])
 
 
@@ -315,10 +331,9 @@ def probability(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import non_negative_int, positive_int
+    from .cli import non_negative_int, positive_int, problem_examples
     parser.add_argument("--checkpoint", required=True, help="a model.npz written by train")
-    parser.add_argument("problem", help="e.g. 29+57 or '2 9 + 5 7'; for polynomials "
-                                        "'Evaluate -7*x**2 + 7*x + 5 at x = 1'")
+    parser.add_argument("problem", help=f"a problem of the checkpoint's task, e.g. {problem_examples()}")
     parser.add_argument("--low-confidence", type=probability, default=LOW_CONFIDENCE, metavar="P",
                         help=f"mark tokens written with a probability below P (default: {LOW_CONFIDENCE})")
     parser.add_argument("--attention", action="store_true",

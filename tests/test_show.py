@@ -10,10 +10,11 @@ from minipad.cli import main
 from minipad.data import encode_example
 from minipad.generate import generate
 from minipad.plot import SHADES
+from minipad.positions import SequenceLayout, batch_layout, decoding_layouts, needs_layout
 from minipad.show import attention_of_line, percent, read_problem, shown, softmax64
 from minipad.svg import number
 from minipad.tasks import get_task
-from minipad.tokenizer import EOS, Tokenizer
+from minipad.tokenizer import EOS
 from minipad.train import load_model
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -54,20 +55,31 @@ def addition_reading(checkpoints):
     return model, read_problem(model, get_task(config.task), config.format, "29+57")
 
 
+def forward_without_cache(model, task, input_text, ids):
+    """The logits of a plain forward pass over ids, with the layout training would compute for them."""
+    if not needs_layout(model.config):
+        return model.forward(np.array([ids]))
+    row = SequenceLayout(model.config, task.layout_reader(input_text, "scratchpad"), task.tokenizer().vocabulary)
+    row.extend(ids)
+    return model.forward(np.array([ids]), layout=batch_layout(model.config, [row], len(ids)))
+
+
 def test_probabilities_are_those_of_a_plain_forward_pass_at_each_written_token(addition_reading):
     model, reading = addition_reading
     task = get_task("addition")
-    tokenizer = Tokenizer(task.spaced_digits)
+    tokenizer = task.tokenizer()
     example = task.render(task.parse_input("29+57"), "scratchpad")
     prompt = encode_example(tokenizer, example)[0][:encode_example(tokenizer, example)[1]]
-    written_ids = generate(model, [prompt], model.config.block_size - len(prompt), stop_token=tokenizer.eos_id)[0]
+    layouts = decoding_layouts(model.config, task, "scratchpad", tokenizer, [example])
+    written_ids = generate(model, [prompt], model.config.block_size - len(prompt), stop_token=tokenizer.eos_id,
+                           layouts=layouts)[0]
     assert reading.text == tokenizer.decode(written_ids)
     ids = prompt + written_ids + [tokenizer.eos_id]
     assert [token.text for token in reading.written] == [tokenizer.vocabulary[i] for i in ids[len(prompt):]][
         :len(reading.written)]
     for token in reading.written:
         # the distribution over the token at `position`, from the tokens before it alone (no cache, no later token)
-        logits = model.forward(np.array([ids[:token.position]]))[0, -1]
+        logits = forward_without_cache(model, task, example.input, ids[:token.position])[0, -1]
         expected = softmax64(logits)
         assert token.probability == pytest.approx(expected[tokenizer.token_to_id[token.text]], abs=1e-5)
         others = expected.copy()
