@@ -167,7 +167,7 @@ def svg_picture(runs: list[RunCurves]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", nargs="?", default=None,
-                        help="a run folder written by train, e.g. runs/addition-scratchpad")
+                        help="a run folder written by train (its --out, by default runs/<task>-<format>)")
     parser.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), default=None,
                         help="draw two runs on shared axes, e.g. the direct and the scratchpad run")
     parser.add_argument("--svg", default=None, metavar="FILE.svg",

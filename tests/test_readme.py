@@ -8,7 +8,6 @@ from pathlib import Path
 from minipad.cli import main
 from minipad.data import encode_example, make_batch, sample_examples, split_rng
 from minipad.tasks import get_task
-from minipad.tokenizer import Tokenizer
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -35,7 +34,7 @@ def test_the_reading_example_runs_and_rebuilds_what_minipad_trains_on(tmp_path):
     assert result.returncode == 0, result.stderr
     task = get_task("addition")
     first = sample_examples(task, "train", 5, "scratchpad", split_rng(4, "train"))[0]
-    tokenizer = Tokenizer(task.spaced_digits)
+    tokenizer = task.tokenizer()
     sequence, prompt_length = encode_example(tokenizer, first)
     assert sequence[-1] == tokenizer.eos_id   # minipad's sequence: the text below, then end of text
     trained_on = tokenizer.decode(sequence) + "<eos>"
