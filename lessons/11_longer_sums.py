@@ -1,3 +1,4 @@
+# %%
 """Lesson 11: Longer sums than it trained on: why positions decide it, and a layout that carries.
 
 Goal: the paper's headline for addition, reproduced on a laptop. A scratchpad model trained on short sums
@@ -60,6 +61,7 @@ def report_by_length(model, addition, args, lengths, problems, trained_digits) -
     return evaluate(model, addition, "scratchpad", inside, beyond)
 
 
+# %%
 def copy_distance(config, addition, tokenizer, a, b) -> int:
     """How far back the first scratchpad line's copy of a's units digit is from that digit on the input line,
     in the positions the model sees."""
@@ -72,6 +74,7 @@ def copy_distance(config, addition, tokenizer, a, b) -> int:
     return layout.positions[prompt + units] - layout.positions[units]
 
 
+# %%
 def main():
     args = parse_args(__doc__, with_out=True)
     lesson = Lesson(11, "Longer sums than it trained on")
@@ -180,5 +183,6 @@ def main():
     ])
 
 
+# %%
 if __name__ == "__main__":
     main()
