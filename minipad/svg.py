@@ -41,8 +41,9 @@ def _xml_safe(text: str) -> str:
 
 
 def xml_text(text: str) -> str:
-    """``text`` escaped for XML, as the content of an element."""
-    return escape(_xml_safe(text))
+    """``text`` escaped for XML, as the content of an element (a carriage return as a character reference,
+    which XML keeps: a bare one would be read back as a newline)."""
+    return escape(_xml_safe(text), {"\r": "&#13;"})
 
 
 def number(value: float) -> str:
