@@ -22,7 +22,7 @@ Saves: runs/lessons/11_table/ (model.npz, loss.csv, eval.json) unless runs/addit
 
 Run:  python lessons/11_longer_sums.py [--quick] [--seed N] [--out runs/lessons]
 """
-from _common import (Lesson, accuracy_by_size, addition_config, length_sets, nonzero, parse_args, recipe,
+from _common import (REPO_ROOT, Lesson, accuracy_by_size, addition_config, length_sets, nonzero, parse_args, recipe,
                      side_by_side, train_run)  # first: the path to minipad and single-threaded BLAS
 
 import os
@@ -139,11 +139,12 @@ def main():
 
     trained = table.task_options["max_digits"]
     lesson.step(f"The same model with the table's positions, trained on 1-{trained} digits: minipad's default")
-    default_run = os.path.join("runs", "addition-scratchpad")
     reuse = table_config(args)
-    reuse.out = default_run
-    if not args.quick and os.path.exists(checkpoint_path(reuse)):
-        table = reuse   # the run of the README's first command, if it is there with the same settings
+    for folder in (os.path.join("runs", "addition-scratchpad"), os.path.join(REPO_ROOT, "runs", "addition-scratchpad")):
+        reuse.out = folder   # the run of the README's first command, from here or from the repository's root
+        if not args.quick and os.path.exists(checkpoint_path(reuse)):
+            table = reuse
+            break
     table_model, seconds, steps, _ = train_run(table, reuse=True)
     lesson.check(steps == table.max_steps, f"the run has its {table.max_steps} steps")
     evaluation = TABLE_EVAL["quick" if args.quick else "default"]
