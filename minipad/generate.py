@@ -13,12 +13,10 @@ logits are therefore those GPT.forward gives the unpadded row (tests check this 
     logits = forward_step(model, np.array([[5, 6, 7], [0, 5, 6]]), cache)   # (2,3,V); row 1 is [5, 6]
     logits = forward_step(model, logits[:, -1:].argmax(-1), cache)           # (2,1,V), one more step
 """
-import math
-
 import numpy as np
 
 from .model import TokenLayout
-from .nn import head_forward, layernorm_forward, linear_forward, merge_heads, mlp_forward, rope_forward, split_heads
+from .nn import KeyValueCache, attention_mask
 
 DEFAULT_BATCH_SIZE = 512  # rows decoded together: large enough that the per-step Python work is amortised
 
@@ -26,52 +24,51 @@ DEFAULT_BATCH_SIZE = 512  # rows decoded together: large enough that the per-ste
 class KVCache:
     """Keys and values of every layer for B sequences, filled column by column up to max_length.
 
-    keys[layer], values[layer]: (B,NH,max_length,HS), keys already rotated when position == "rope".
-    start (B,): column of each row's first real token (0 when unpadded). length: columns filled so far.
+    layers: one nn.KeyValueCache per block (keys already rotated when position == "rope"), which the
+    block's attention reads and extends. start (B,): column of each row's first real token (0 when
+    unpadded). lines (B,max_length): the step line of each column, for the line window.
     """
 
     def __init__(self, model, batch_size, max_length, start=None):
         config = model.config
         shape = (batch_size, config.n_head, max_length, config.head_size)
-        self.keys = [np.zeros(shape, model.dtype) for _ in range(config.n_layer)]
-        self.values = [np.zeros(shape, model.dtype) for _ in range(config.n_layer)]
+        self.layers = [KeyValueCache(np.zeros(shape, model.dtype), np.zeros(shape, model.dtype))
+                       for _ in range(config.n_layer)]
         self.start = np.zeros(batch_size, np.int64) if start is None else np.asarray(start, np.int64)
         if self.start.shape != (batch_size,):
             raise ValueError(f"start must hold one column per row, shape ({batch_size},), got {self.start.shape}")
-        self.lines = np.zeros((batch_size, max_length), np.int64)  # step line of each column (line window)
-        self.length = 0
+        self.lines = np.zeros((batch_size, max_length), np.int64)
+        self.max_length = max_length
 
     @property
-    def max_length(self):
-        return self.keys[0].shape[2]
+    def length(self):
+        """Columns filled so far."""
+        return self.layers[0].length
 
     def keep_rows(self, rows):
         """Drop every row not in rows (integer indices), e.g. the rows that finished decoding."""
-        self.keys = [k[rows] for k in self.keys]
-        self.values = [v[rows] for v in self.values]
+        for layer in self.layers:
+            layer.keep_rows(rows)
         self.start = self.start[rows]
         self.lines = self.lines[rows]
 
 
-def _cached_attention(q, k, v, cache, layer, visible_bias):
-    """Attention of the new queries over the cached keys and the new ones.
+def decoding_mask(model, cache, layout, Tn):
+    """The AttentionMask of Tn new columns over every column in the cache after them: (B,1,Tn,L).
 
-    q, k, v (B,NH,Tn,HS) for the Tn new columns; visible_bias (B,1,Tn,L): 0 where a query may look, -inf
-    elsewhere; L = columns filled after this step. Writes k and v into the cache. Returns y (B,NH,Tn,HS).
-    The same softmax as attention_forward: y = exp(scores - rowmax) @ v / rowsum.
+    Query column i of row b sees key column j when start[b] <= j <= i (never the left padding), and with
+    the line window only keys of its own step line or the line before. A padding query sees itself only,
+    so that no row of scores is all -inf.
     """
-    first, last = cache.length, cache.length + q.shape[2]
-    cache.keys[layer][:, :, first:last] = k
-    cache.values[layer][:, :, first:last] = v
-    keys = cache.keys[layer][:, :, :last]  # (B,NH,L,HS)
-    values = cache.values[layer][:, :, :last]  # (B,NH,L,HS)
-    scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ keys.swapaxes(-1, -2)  # (B,NH,Tn,L)
-    scores += visible_bias
-    scores -= scores.max(axis=-1, keepdims=True)
-    e = np.exp(scores, out=scores)
-    y = e @ values  # (B,NH,Tn,HS)
-    y /= (e @ np.ones(e.shape[-1], e.dtype))[..., None]  # row sums
-    return y
+    first, last = cache.length, cache.length + Tn
+    key_columns = np.arange(last)[None, None, :]  # (1,1,L)
+    query_columns = np.arange(first, last)[None, :, None]  # (1,Tn,1)
+    visible = (key_columns >= cache.start[:, None, None]) & (key_columns <= query_columns)  # (B,Tn,L)
+    if model.config.line_window:
+        cache.lines[:, first:last] = layout.lines
+        visible &= cache.lines[:, None, :last] >= layout.lines[:, :, None] - 1
+    visible |= key_columns == query_columns
+    return attention_mask(visible, model.dtype)
 
 
 def forward_step(model, ids, cache, layout=None):
@@ -79,63 +76,22 @@ def forward_step(model, ids, cache, layout=None):
 
     layout: a TokenLayout of (B,Tn) arrays for the new columns (padding columns: any value), or None for
     plain positions counted from each row's start. Returns logits (B,Tn,V), equal to GPT.forward's at
-    those positions. The layers are those of block_forward (nn/block.py); only attention differs, reading
-    the cache instead of recomputing.
+    those positions: it is GPT.forward, with the cache and a mask that hides each row's left padding.
     """
     ids = np.asarray(ids)
-    config, params = model.config, model.params
     B, Tn = ids.shape
     first, last = cache.length, cache.length + Tn
     if last > cache.max_length:
         raise ValueError(f"the cache holds {cache.max_length} columns; {last} needed")
-    columns = np.arange(first, last)  # (Tn,)
-    counted = columns[None, :] - cache.start[:, None]  # (B,Tn), negative on left padding
-    if counted.max() >= config.block_size:
-        raise ValueError(f"position {counted.max()} is beyond block_size={config.block_size}")
+    counted = np.arange(first, last)[None, :] - cache.start[:, None]  # (B,Tn), negative on left padding
+    if counted.max() >= model.config.block_size:
+        raise ValueError(f"position {counted.max()} is beyond block_size={model.config.block_size}")
     layout = layout or TokenLayout()
     model.check_layout((B, Tn), layout)
-    positions = np.maximum(counted, 0) if layout.positions is None else layout.positions  # (B,Tn)
-    # padding gets position 0 (or whatever layout says); no real query ever sees it
-    # Query column i of row b sees key column j when start[b] <= j <= i. A padding query sees itself only,
-    # so that no row of scores is all -inf.
-    key_columns = np.arange(last)[None, None, :]  # (1,1,L)
-    query_columns = columns[None, :, None]  # (1,Tn,1)
-    visible = (key_columns >= cache.start[:, None, None]) & (key_columns <= query_columns)
-    if config.line_window:  # and only keys of the query's own step line or the line before
-        cache.lines[:, first:last] = layout.lines
-        visible &= cache.lines[:, None, :last] >= layout.lines[:, :, None] - 1
-    visible |= key_columns == query_columns  # (B,Tn,L)
-    visible_bias = np.where(visible, 0.0, -np.inf).astype(model.dtype)[:, None]  # (B,1,Tn,L)
-
-    x = params["wte.weight"][ids]  # (B,Tn,C)
-    if config.position == "learned":
-        x = x + params["wpe.weight"][positions]
-    if config.places:
-        x = x + params["wplace.weight"][layout.places]
-    if config.roles:
-        x = x + params["wrole.weight"][layout.roles]
-    rope = model.rope(positions)  # (cos, sin) each (B,Tn,HS/2), or None
-    if rope is not None:
-        rope = (rope[0][:, None], rope[1][:, None])  # (B,1,Tn,HS/2), the same for every head
-    for layer in range(config.n_layer):
-        p = model.block_params(layer)
-        normed, _ = layernorm_forward(x, p["ln1.gain"], p["ln1.bias"])
-        qkv, _ = linear_forward(normed, p["attn.qkv.weight"], p["attn.qkv.bias"])  # (B,Tn,3C)
-        q, k, v = split_heads(qkv, config.n_head)  # (B,NH,Tn,HS) each
-        if rope is not None:
-            q, _ = rope_forward(q, *rope)
-            k, _ = rope_forward(k, *rope)
-        y = _cached_attention(q, k, v, cache, layer, visible_bias)  # (B,NH,Tn,HS)
-        projected, _ = linear_forward(merge_heads(y), p["attn.proj.weight"], p["attn.proj.bias"])
-        x = x + projected
-        normed, _ = layernorm_forward(x, p["ln2.gain"], p["ln2.bias"])
-        mlp_params = {name[4:]: value for name, value in p.items() if name.startswith("mlp.")}
-        mlp_out, _ = mlp_forward(normed, mlp_params)
-        x = x + mlp_out
-    cache.length = last
-    x, _ = layernorm_forward(x, params["ln_f.gain"], params["ln_f.bias"])
-    logits, _ = head_forward(x, model.head_weight())  # (B,Tn,V)
-    return logits
+    if layout.positions is None:  # positions counted from each row's start; padding gets 0, unseen anyway
+        layout = layout._replace(positions=np.maximum(counted, 0))
+    mask = decoding_mask(model, cache, layout, Tn)
+    return model.forward(ids, layout=layout, mask=mask, kv=cache.layers)
 
 
 def _layout_columns(model, layouts, rows, first, width, start):
@@ -145,7 +101,7 @@ def _layout_columns(model, layouts, rows, first, width, start):
     tokens a model wrote past any sensible length can get there)."""
     if layouts is None:
         return None
-    arrays = {name: np.zeros((len(rows), width), np.int64) for name in TokenLayout._fields}
+    arrays = {name: np.zeros((len(rows), width), np.int64) for name in ("positions", "places", "lines", "roles")}
     for r, row in enumerate(rows):
         for name, array in arrays.items():
             values = getattr(layouts[row], name)
@@ -230,5 +186,46 @@ def generate(model, prompts, max_new_tokens, stop_token=None, batch_size=DEFAULT
         batch_results = _generate_batch(model, [prompts[i] for i in indices], max_new_tokens, stop_token,
                                         batch_layouts)
         for index, tokens in zip(indices, batch_results):
+            results[index] = tokens
+    return results
+
+
+def generate_by_recomputing(model, prompts, max_new_tokens, stop_token=None, layouts=None):
+    """The reference for generate: the same greedy decoding, but every step runs each whole sequence so far
+    through GPT.forward (no cache), so a text of T tokens costs about T^2 / 2 token passes instead of T.
+
+    Sequences are decoded in groups of equal prompt length (GPT.forward has no padding mask); layouts as
+    for generate. Slow on purpose: lesson 10 and `python -m minipad bench` race it against the cache.
+    """
+    if any(len(prompt) == 0 for prompt in prompts):
+        raise ValueError("every prompt needs at least one token")
+    groups = {}
+    for index, prompt in enumerate(prompts):
+        groups.setdefault(len(prompt), []).append(index)
+    results = [None] * len(prompts)
+    for length, indices in groups.items():
+        ids = np.array([prompts[i] for i in indices], dtype=np.int64)  # (B,t), all rows alike long
+        rows = None if layouts is None else [layouts[i] for i in indices]
+        if rows is not None:
+            for row, index in zip(rows, indices):
+                row.extend(prompts[index])
+        new = [[] for _ in indices]
+        finished = np.zeros(len(indices), bool)
+        steps = min(max_new_tokens, model.config.block_size - length)
+        for _ in range(steps):
+            layout = None if rows is None else _layout_columns(model, rows, range(len(rows)), 0, ids.shape[1],
+                                                               np.zeros(len(rows), np.int64))
+            tokens = model.forward(ids, layout=layout)[:, -1].argmax(axis=-1)  # (B,), all columns recomputed
+            if stop_token is not None:
+                finished |= tokens == stop_token
+            for row in np.flatnonzero(~finished):
+                new[row].append(int(tokens[row]))
+            if finished.all():
+                break
+            ids = np.concatenate([ids, tokens[:, None]], axis=1)
+            if rows is not None:
+                for row, token in zip(rows, tokens):
+                    row.extend([token])
+        for index, tokens in zip(indices, new):
             results[index] = tokens
     return results

@@ -9,9 +9,8 @@ GPT holds only its configuration and its named parameter arrays. forward returns
 loss_and_grads runs forward and backward and returns fresh gradient arrays on every call. Nothing
 else is stored between calls, so two calls (even from two threads) never interfere.
 
-Importing this module calls keep_freed_memory() once: see there why a step is a third faster with it.
+Decoding (minipad/generate.py) runs the same forward, with a key/value cache per block and its own mask.
 """
-import ctypes
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -19,10 +18,15 @@ from typing import NamedTuple
 import numpy as np
 
 from .nn import (
-    BLOCK_PARAM_NAMES, attention_probabilities, block_backward, block_forward, cross_entropy_backward,
-    cross_entropy_forward, embedding_backward, embedding_forward, head_backward, head_forward,
-    layernorm_backward, layernorm_forward, rope_tables,
+    BLOCK_PARAM_NAMES, attention_mask, attention_probabilities, block_backward, block_forward,
+    cross_entropy_backward, cross_entropy_forward, embedding_backward, embedding_forward, head_backward,
+    head_forward, layernorm_backward, layernorm_forward, rope_tables,
 )
+from .nn.block import BlockCache
+from .nn.embedding import EmbeddingCache
+from .nn.head import HeadCache
+from .nn.layernorm import LayerNormCache
+from .nn.speed import column_sums
 
 POSITION_SCHEMES = ("learned", "none", "rope")
 POSITION_IDS = ("plain", "coupled", "random")
@@ -93,20 +97,42 @@ class TokenLayout(NamedTuple):
     lines:     (B,T) step line of each token (needed if config.line_window): a query sees keys of its own
                line and of the line before, never later ones.
     roles:     (B,T) role ids for wrole (needed if config.roles): which part of the text each token is in.
+    segments:  (B,T) which problem of its row each token belongs to, when several problems are packed into
+               one row (minipad/packing.py): a query sees only keys of its own problem. None: one per row.
     """
     positions: np.ndarray | None = None
     places: np.ndarray | None = None
     lines: np.ndarray | None = None
     roles: np.ndarray | None = None
+    segments: np.ndarray | None = None
 
 
-def line_window_bias(lines, dtype):
-    """(B,T) step lines -> (B,1,T,T) additive attention bias: 0 where key j may be seen by query i
-    (j <= i and lines[j] >= lines[i] - 1), -inf elsewhere. Every query sees at least itself."""
-    T = lines.shape[1]
-    query, key = lines[:, :, None], lines[:, None, :]  # (B,T,1), (B,1,T)
-    visible = (key >= query - 1) & np.tri(T, dtype=bool)  # (B,T,T)
-    return np.where(visible, 0.0, -np.inf).astype(dtype)[:, None]
+def visible_keys(layout, T, line_window):
+    """(B,T,T) booleans, True where query i may see key j; None when that is plain causal attention.
+
+    Always j <= i (causal); with packed problems (layout.segments) only keys of the query's own problem;
+    with the line window only keys of the query's own step line and the one before (lines[j] >= lines[i] - 1).
+    Every query sees at least itself.
+    """
+    if layout.segments is None and not line_window:
+        return None
+    visible = np.tri(T, dtype=bool)[None]  # (1,T,T)
+    if layout.segments is not None:
+        visible = visible & (layout.segments[:, None, :] == layout.segments[:, :, None])  # (B,T,T)
+    if line_window:
+        visible = visible & (layout.lines[:, None, :] >= layout.lines[:, :, None] - 1)  # (B,T,T)
+    return visible
+
+
+class ForwardCache(NamedTuple):
+    """What GPT's backward needs from its forward: each layer's cache, None for a part the model lacks."""
+    wte: EmbeddingCache
+    wpe: EmbeddingCache | None
+    wplace: EmbeddingCache | None
+    wrole: EmbeddingCache | None
+    blocks: list  # one BlockCache per layer
+    ln_f: LayerNormCache
+    head: HeadCache
 
 
 class GPT:
@@ -237,8 +263,17 @@ class GPT:
             return None
         return rope_tables(positions, self.config.head_size, self.dtype)
 
-    def _forward(self, ids, layout=None):
-        """ids (B,T) -> logits (B,T,V) and everything the backward needs."""
+    def attention_mask(self, layout, T):
+        """The AttentionMask a (B,T) batch with this layout needs, or None for plain causal attention."""
+        visible = visible_keys(layout, T, self.config.line_window)
+        return None if visible is None else attention_mask(visible, self.dtype)
+
+    def _forward(self, ids, layout=None, mask=None, kv=None):
+        """ids (B,T) -> logits (B,T,V) and a ForwardCache for the backward.
+
+        mask: an AttentionMask to use instead of the one the layout implies; kv: one KeyValueCache per
+        block while decoding (the mask then spans the cache's columns).
+        """
         B, T = ids.shape
         layout = layout or TokenLayout()
         positions = np.arange(T) if layout.positions is None else layout.positions  # (T,) or (B,T)
@@ -254,28 +289,32 @@ class GPT:
             role_embedding, wrole_cache = embedding_forward(layout.roles, self.params["wrole.weight"])
             x = x + role_embedding  # (B,T,C)
         rope = self.rope(positions)
-        bias = line_window_bias(layout.lines, self.dtype) if self.config.line_window else None  # (B,1,T,T)
+        if mask is None:
+            mask = self.attention_mask(layout, T)
         block_caches = []
         for layer in range(self.config.n_layer):
-            x, block_cache = block_forward(x, self.block_params(layer), self.config.n_head, rope, bias)
+            x, block_cache = block_forward(x, self.block_params(layer), self.config.n_head, rope, mask,
+                                           None if kv is None else kv[layer])
             block_caches.append(block_cache)
         x, ln_f_cache = layernorm_forward(x, self.params["ln_f.gain"], self.params["ln_f.bias"])
         logits, head_cache = head_forward(x, self.head_weight())  # (B,T,V)
-        return logits, (wte_cache, wpe_cache, wplace_cache, wrole_cache, block_caches, ln_f_cache, head_cache)
+        return logits, ForwardCache(wte_cache, wpe_cache, wplace_cache, wrole_cache, block_caches, ln_f_cache,
+                                    head_cache)
 
-    def forward(self, ids, return_cache=False, layout=None):
+    def forward(self, ids, return_cache=False, layout=None, mask=None, kv=None):
         """ids (B,T) ints -> logits (B,T,V); with return_cache=True, (logits, cache).
 
-        layout: a TokenLayout (positions, places, lines), or None for plain positions 0..T-1.
+        layout: a TokenLayout (positions, places, lines, roles, segments), or None for plain positions 0..T-1.
+        mask, kv: for decoding (minipad/generate.py): its own AttentionMask over the cached columns, and one
+        nn.KeyValueCache per block, which receives the new columns' keys and values.
 
         cache["attention"][layer] is that block's attention weights (B,NH,T,T), each row summing to 1.
         """
         ids = self.check_inputs(ids, layout=layout)
-        logits, cache = self._forward(ids, layout)
+        logits, cache = self._forward(ids, layout, mask, kv)
         if not return_cache:
             return logits
-        block_caches = cache[4]
-        attention = [attention_probabilities(block_cache[2]) for block_cache in block_caches]
+        attention = [attention_probabilities(block_cache.attention) for block_cache in cache.blocks]
         return logits, {"attention": attention, "backward": cache}
 
     def loss(self, ids, targets, loss_mask, layout=None):
@@ -295,64 +334,38 @@ class GPT:
         layout: a TokenLayout, or None for plain positions (see forward).
         """
         ids = self.check_inputs(ids, targets, loss_mask, layout)
-        logits, (wte_cache, wpe_cache, wplace_cache, wrole_cache, block_caches, ln_f_cache,
-                 head_cache) = self._forward(ids, layout)
+        logits, cache = self._forward(ids, layout)
         loss, loss_cache = cross_entropy_forward(logits, targets, loss_mask, normalizer)
         grads = {}
         dlogits, _ = cross_entropy_backward(1.0, loss_cache)  # (B,T,V)
         # forward was: logits = x @ head^T
-        dx, head_grads = head_backward(dlogits, head_cache)
+        dx, head_grads = head_backward(dlogits, cache.head)
         head_name = "wte.weight" if self.config.tie_weights else "head.weight"
         grads[head_name] = head_grads["weight"]
         # forward was: x = ln_f(x)
-        dx, ln_f_grads = layernorm_backward(dx, ln_f_cache)
+        dx, ln_f_grads = layernorm_backward(dx, cache.ln_f)
         grads["ln_f.gain"], grads["ln_f.bias"] = ln_f_grads["gain"], ln_f_grads["bias"]
         for layer in reversed(range(self.config.n_layer)):
             # forward was: x = block(x)
-            dx, block_grads = block_backward(dx, block_caches[layer])
+            dx, block_grads = block_backward(dx, cache.blocks[layer])
             grads.update({f"h.{layer}.{name}": g for name, g in block_grads.items()})
-        if wrole_cache is not None:
+        if cache.wrole is not None:
             # forward was: x = x + wrole[roles], one row per token
-            _, wrole_grads = embedding_backward(dx, wrole_cache)
+            _, wrole_grads = embedding_backward(dx, cache.wrole)
             grads["wrole.weight"] = wrole_grads["weight"]
-        if wplace_cache is not None:
+        if cache.wplace is not None:
             # forward was: x = x + wplace[places], one row per token
-            _, wplace_grads = embedding_backward(dx, wplace_cache)
+            _, wplace_grads = embedding_backward(dx, cache.wplace)
             grads["wplace.weight"] = wplace_grads["weight"]
-        if wpe_cache is not None:
+        if cache.wpe is not None:
             # forward was: x = x + position_embedding, (T,C) broadcast over the batch, or one (B,T,C) row each
-            dposition = dx
-            if wpe_cache[0].ndim == 1:
-                B = dx.shape[0]
-                dposition = (np.ones(B, dx.dtype) @ dx.reshape(B, -1)).reshape(dx.shape[1:])  # (T,C)
-            _, wpe_grads = embedding_backward(dposition, wpe_cache)
+            dposition = column_sums(dx) if cache.wpe.ids.ndim == 1 else dx  # (T,C) or (B,T,C)
+            _, wpe_grads = embedding_backward(dposition, cache.wpe)
             grads["wpe.weight"] = wpe_grads["weight"]
         # forward was: x = wte[ids]
-        _, wte_grads = embedding_backward(dx, wte_cache)
+        _, wte_grads = embedding_backward(dx, cache.wte)
         if self.config.tie_weights:
             grads["wte.weight"] += wte_grads["weight"]  # the head's use of wte adds its own gradient
         else:
             grads["wte.weight"] = wte_grads["weight"]
         return loss, {name: grads[name] for name in self.params}
-
-
-def keep_freed_memory():
-    """Ask glibc's malloc to keep the memory it frees for reuse instead of returning it to the system.
-
-    A training step allocates and frees tens of megabytes of activations. By default glibc hands the freed
-    top of its heap back to the system at the end of each step, and the next step takes it back one 4 KiB
-    page fault at a time: about 14,000 faults per step of the 2-layer width-64 model at batch 32 x 180,
-    which made the step 1.3-1.6 times slower on a 2-core virtual machine. The process keeps its peak
-    memory instead. Returns True if glibc took the settings; elsewhere nothing changes and it returns False.
-    """
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers from glibc's malloc.h
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the C library the Python process already uses
-    except (OSError, AttributeError, TypeError):  # no mallopt: not glibc (macOS, Windows)
-        return False
-    # Keep up to 1 GiB of free memory at the top of the heap; serve blocks up to 32 MiB (glibc's largest
-    # allowed threshold) from the heap rather than from fresh mmap'ed pages.
-    return bool(mallopt(M_TRIM_THRESHOLD, 1 << 30)) and bool(mallopt(M_MMAP_THRESHOLD, 32 << 20))
-
-
-keep_freed_memory()

@@ -1,6 +1,5 @@
 """The whole model: configuration, parameters, gradients, laws and a run that learns one batch by heart."""
 import math
-import platform
 
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minipad.gradcheck import TOLERANCE, check_model, format_errors
-from minipad.model import GPT, GPTConfig, keep_freed_memory
+from minipad.model import GPT, GPTConfig
 from minipad.optim import AdamW
 
 SCHEMES = [(position, tie) for position in ("learned", "none", "rope") for tie in (True, False)]
@@ -275,7 +274,3 @@ def test_a_tiny_model_learns_one_batch_by_heart():
     assert loss < 0.05, f"loss still {loss:.3f} after {step} steps"
     assert all(np.all(np.isfinite(p)) for p in model.params.values())
 
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
-def test_glibc_accepts_the_setting_that_keeps_freed_memory():
-    assert keep_freed_memory() is True

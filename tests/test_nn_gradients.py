@@ -18,6 +18,7 @@ from minipad.nn import (
     linear_forward, mlp_backward, mlp_forward, rope_backward, rope_forward, rope_tables, softmax_backward,
     softmax_forward,
 )
+from minipad.nn import attention_mask
 
 seeds = st.integers(0, 2**32 - 1)
 batch_sizes = st.integers(1, 3)
@@ -136,10 +137,10 @@ def test_cross_entropy(seed, B, T, V, scale, mask_density, normalizer):
     assert_all_close(errors, "cross-entropy")
 
 
-@pytest.mark.parametrize("rope", [False, True])
+@pytest.mark.parametrize("rope, windowed", [(False, False), (True, False), (True, True)])
 @settings(max_examples=10)  # each example checks ~1,000 entries; the model tests cover blocks too
 @given(seed=seeds, B=batch_sizes, T=lengths, NH=st.integers(2, 3), HS=st.sampled_from([2, 4]))
-def test_block(rope, seed, B, T, NH, HS):
+def test_block(rope, windowed, seed, B, T, NH, HS):
     rng = np.random.default_rng(seed)
     C = NH * HS  # at least 4: LayerNorm needs C >= 3 for an accurate check, see test_layernorm
     shapes = {"ln1.gain": C, "ln1.bias": C, "attn.qkv.weight": (C, 3 * C), "attn.qkv.bias": 3 * C,
@@ -150,7 +151,12 @@ def test_block(rope, seed, B, T, NH, HS):
     params["ln1.gain"] += 1.0
     params["ln2.gain"] += 1.0
     tables = rope_tables(np.arange(T), HS, np.float64) if rope else None
-    errors = check_layer(lambda x, **p: block_forward(x, p, NH, tables), block_backward,
+    mask = None
+    if windowed:  # a line window over lines of two tokens, in query blocks of two rows
+        lines = np.arange(T) // 2
+        visible = np.tri(T, dtype=bool) & (lines[None, :] >= lines[:, None] - 1)
+        mask = attention_mask(visible, np.float64, query_block=2)
+    errors = check_layer(lambda x, **p: block_forward(x, p, NH, tables, mask), block_backward,
                          {"x": normal(rng, (B, T, C))}, params, rng)
     assert set(errors) == {"x", *BLOCK_PARAM_NAMES}
     assert_all_close(errors, "block")

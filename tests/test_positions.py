@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from minipad.data import encode_example, make_batch, prompt_text
 from minipad.generate import generate
 from minipad.gradcheck import TOLERANCE, check_model, format_errors
-from minipad.model import GPT, GPTConfig, TokenLayout, line_window_bias
+from minipad.model import GPT, GPTConfig, TokenLayout, visible_keys
 from minipad.positions import SequenceLayout, batch_layout, decoding_layouts, needs_layout, training_layout
 from minipad.tasks import TASKS, get_task
 from minipad.tasks.addition_layout import CARRY, FIRST, RESULT, SECOND, slot_of
@@ -124,8 +124,7 @@ class _NoShift:
 
 def test_line_window_sees_its_own_line_and_the_one_before_never_the_future():
     lines = np.array([[0, 0, 1, 1, 2, 2, 3]])
-    bias = line_window_bias(lines, np.float64)[0, 0]
-    visible = np.isfinite(bias)
+    visible = visible_keys(TokenLayout(lines=lines), 7, line_window=True)[0]
     for query in range(7):
         for key in range(7):
             assert visible[query, key] == (key <= query and lines[0, key] >= lines[0, query] - 1)

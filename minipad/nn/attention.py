@@ -1,28 +1,32 @@
-"""Causal multi-head self-attention (without its input and output projections, which are linear layers).
+"""Multi-head self-attention with a mask (without its input and output projections, which are linear layers).
 
 For each of the NH heads, with q, k, v its (T,HS) slices of the projected input:
-    scores = q @ k^T / sqrt(HS) + mask      mask is 0 where key <= query and -inf above the diagonal
-    att    = softmax(scores)                 row t weighs the positions 0..t
+    scores = q @ k^T / sqrt(HS) + bias      bias is 0 where a query may see a key, -inf elsewhere (mask.py):
+                                            at least every later key is hidden (causal attention)
+    att    = softmax(scores)                row t weighs the keys it may see
     y      = att @ v
 and the heads' y are laid side by side again. With RoPE, q and k are rotated by their positions first.
 
-Speed: everything runs on (B,NH,T,T) stacks at once. The softmax is done as e = exp(scores - rowmax),
-y = (e @ v) / rowsum(e): dividing the (T,HS) result costs less than dividing the (T,T) scores.
+Two forms, the same maths (tests check that they agree in float64 and pass the gradient check):
+  attention_forward_reference, attention_backward_reference   the lines above, on whole (B,NH,T,T) arrays;
+  attention_forward, attention_backward                        the fast form the model runs:
+    - queries in blocks of rows (mask.py): each block scores only the keys some query of it may see, so the
+      causal upper half (and, with a line window or packed problems, most of the rest) is never computed;
+    - softmax as e = exp(scores - rowmax), y = (e @ v) / rowsum(e): dividing the (T,HS) result costs less
+      than dividing the (T,T) scores, and the backward gets its row sums from (T,HS) arrays too;
+    - while decoding, a KeyValueCache: the new queries attend to every key computed so far, so each token
+      runs through the model once (minipad/generate.py).
 """
-import functools
 import math
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from .rope import rope_backward, rope_forward
-
-
-@functools.lru_cache(maxsize=64)
-def causal_bias(T, dtype):
-    """(T,T) read-only matrix: 0 on and below the diagonal, -inf above (a query never sees later keys)."""
-    bias = np.triu(np.full((T, T), -np.inf, dtype=dtype), k=1)
-    bias.setflags(write=False)
-    return bias
+from .mask import causal_mask
+from .rope import RopeCache, rope_backward, rope_forward
+from .softmax import softmax_backward, softmax_forward
+from .speed import row_sums
 
 
 def split_heads(qkv, n_head):
@@ -40,43 +44,146 @@ def merge_heads(y):
     return y.transpose(0, 2, 1, 3).reshape(B, T, NH * HS)
 
 
-def attention_forward(qkv, n_head, rope=None, bias=None):
-    """qkv (B,T,3C) -> out (B,T,C). rope: None or (cos, sin) from rope_tables, (T,HS/2) or (B,T,HS/2).
+def join_heads(dq, dk, dv):
+    """The inverse of split_heads: three (B,NH,T,HS) arrays -> (B,T,3C)."""
+    B, NH, T, HS = dq.shape
+    joined = np.empty((B, T, 3, NH, HS), dq.dtype)
+    for index, part in enumerate((dq, dk, dv)):
+        joined[:, :, index] = part.swapaxes(1, 2)  # (B,NH,T,HS) -> (B,T,NH,HS)
+    return joined.reshape(B, T, 3 * NH * HS)
 
-    bias: None for the causal mask, or an additive (B,1,T,T) mask to use instead (0 where a query may see a
-    key, -inf elsewhere; it must hide later keys and leave every query at least itself).
 
-    Cache: the scaled and rotated q, k; v; e = exp(scores - rowmax) (B,NH,T,T); rowsum (B,NH,T,1); y.
+def _heads(dout, n_head):
+    """(B,T,C) -> (B,NH,T,HS), a view: the gradient of merge_heads."""
+    B, T, C = dout.shape
+    return dout.reshape(B, T, n_head, C // n_head).transpose(0, 2, 1, 3)
+
+
+# ------------------------------------------------------------------------------------------ reference
+class AttentionReferenceCache(NamedTuple):
+    q: np.ndarray    # (B,NH,T,HS), rotated when RoPE is on
+    k: np.ndarray    # (B,NH,T,HS), rotated when RoPE is on
+    v: np.ndarray    # (B,NH,T,HS)
+    att: np.ndarray  # (B,NH,T,T) the attention weights, each row summing to 1
+    rope: RopeCache | None
+
+
+def attention_forward_reference(qkv, n_head, rope=None, bias=None):
+    """qkv (B,T,3C) -> out (B,T,C).
+
+    rope: None, or (cos, sin) from rope_tables, (T,HS/2) or (B,T,HS/2).
+    bias: None for causal attention, or an additive (T,T) or (B,1,T,T) mask (0 where a query may see a key,
+    -inf elsewhere; every query must see at least one key).
     """
     q, k, v = split_heads(qkv, n_head)  # (B,NH,T,HS) each
+    rope_cache = None
+    if rope is not None:
+        q, rope_cache = rope_forward(q, *rope)
+        k, _ = rope_forward(k, *rope)
+    T, HS = q.shape[-2:]
+    if bias is None:
+        bias = causal_mask(T, q.dtype).bias  # (T,T): -inf above the diagonal
+    scores = q @ k.swapaxes(-1, -2) / math.sqrt(HS) + bias  # (B,NH,T,T)
+    att, _ = softmax_forward(scores)  # (B,NH,T,T)
+    y = att @ v  # (B,NH,T,HS)
+    return merge_heads(y), AttentionReferenceCache(q, k, v, att, rope_cache)
+
+
+def attention_backward_reference(dout, cache):
+    """dout (B,T,C) -> (dqkv (B,T,3C), {}). Each step reverses one forward line."""
+    q, k, v, att, rope_cache = cache
+    HS = q.shape[-1]
+    dy = _heads(dout, q.shape[1])  # (B,NH,T,HS), forward was: out = merge_heads(y)
+    # forward was: y = att @ v
+    datt = dy @ v.swapaxes(-1, -2)  # (B,NH,T,T)
+    dv = att.swapaxes(-1, -2) @ dy  # (B,NH,T,HS)
+    # forward was: att = softmax(scores); a hidden key has att = 0, so it gets no gradient
+    dscores, _ = softmax_backward(datt, att)
+    # forward was: scores = q @ k^T / sqrt(HS) + bias (the bias is a constant)
+    dq = dscores @ k / math.sqrt(HS)
+    dk = dscores.swapaxes(-1, -2) @ q / math.sqrt(HS)
+    if rope_cache is not None:
+        # forward was: q, k = rope(q), rope(k)
+        dq, _ = rope_backward(dq, rope_cache)
+        dk, _ = rope_backward(dk, rope_cache)
+    # forward was: q, k, v = split_heads(qkv)
+    return join_heads(dq, dk, dv), {}
+
+
+# ------------------------------------------------------------------------------------------ fast form
+@dataclass
+class KeyValueCache:
+    """One layer's keys and values of every column decoded so far; minipad/generate.py keeps one per layer.
+
+    attention_forward(..., kv=cache) writes the new columns' keys and values at column `length` and on,
+    advances `length`, and lets the new queries attend to every column up to there.
+    """
+    keys: np.ndarray    # (B,NH,max_length,HS), already rotated when RoPE is on
+    values: np.ndarray  # (B,NH,max_length,HS)
+    length: int = 0     # columns filled so far
+
+    def append(self, k, v):
+        """Write k, v (B,NH,Tn,HS) as the next Tn columns; returns all keys and values so far (views)."""
+        first, last = self.length, self.length + k.shape[2]
+        if last > self.keys.shape[2]:
+            raise ValueError(f"the cache holds {self.keys.shape[2]} columns; {last} needed")
+        self.keys[:, :, first:last] = k
+        self.values[:, :, first:last] = v
+        self.length = last
+        return self.keys[:, :, :last], self.values[:, :, :last]
+
+    def keep_rows(self, rows):
+        """Keep only the given rows (integer indices) of the batch, e.g. the rows still decoding."""
+        self.keys, self.values = self.keys[rows], self.values[rows]
+
+
+class AttentionCache(NamedTuple):
+    q: np.ndarray        # (B,NH,T,HS), rotated and scaled by 1/sqrt(HS)
+    k: np.ndarray        # (B,NH,L,HS), rotated; L = T while training
+    v: np.ndarray        # (B,NH,L,HS)
+    weights: list        # per block of queries, e = exp(scores - rowmax) (B,NH,Q,K) = att * rowsum
+    rowsum: np.ndarray   # (B,NH,T,1) the sum of e over each query's keys
+    y: np.ndarray        # (B,NH,T,HS) the output before merging the heads
+    blocks: tuple        # the mask's KeyRange of each block
+    rope: RopeCache | None
+
+
+def attention_forward(qkv, n_head, rope=None, mask=None, kv=None):
+    """The fast form of attention_forward_reference: qkv (B,T,3C) -> out (B,T,C).
+
+    rope: as for the reference. mask: an AttentionMask (mask.py), or None for causal attention.
+    kv: None while training; while decoding, this layer's KeyValueCache, which receives the new keys and
+    values (the mask then spans all the cache's columns, (T,L) or (B,1,T,L)). No backward through a cache.
+    """
+    q, k, v = split_heads(qkv, n_head)  # (B,NH,T,HS) each, fresh arrays
     B, NH, T, HS = q.shape
     rope_cache = None
     if rope is not None:
-        cos, sin = rope
-        if cos.ndim == 3:  # one row of positions per sequence: (B,T,HS/2) -> (B,1,T,HS/2), same for all heads
-            cos, sin = cos[:, None], sin[:, None]
-        q, rope_cache = rope_forward(q, cos, sin)
-        k, _ = rope_forward(k, cos, sin)
+        q, rope_cache = rope_forward(q, *rope)
+        k, _ = rope_forward(k, *rope)
     q *= 1.0 / math.sqrt(HS)  # scale q (T,HS) rather than the scores (T,T); a Python float keeps float32
-    scores = q @ k.swapaxes(-1, -2)  # (B,NH,T,T)
-    scores += causal_bias(T, scores.dtype) if bias is None else bias
-    scores -= scores.max(axis=-1, keepdims=True)
-    e = np.exp(scores, out=scores)  # (B,NH,T,T), e = att * rowsum
-    # row sums as a product with a ones vector: about 4 times faster than e.sum(axis=-1) here
-    rowsum = (e @ np.ones(T, e.dtype))[..., None]  # (B,NH,T,1)
-    y = e @ v  # (B,NH,T,HS)
+    if kv is not None:
+        k, v = kv.append(k, v)  # (B,NH,L,HS): every column so far
+    if mask is None:
+        mask = causal_mask(T, q.dtype, past=k.shape[2] - T)
+    y = np.empty_like(q)  # (B,NH,T,HS)
+    rowsum = np.empty((B, NH, T, 1), q.dtype)
+    weights = []
+    for block in mask.blocks:
+        queries, keys = slice(block.query_start, block.query_end), slice(block.key_start, block.key_end)
+        e = q[:, :, queries] @ k[:, :, keys].swapaxes(-1, -2)  # (B,NH,Q,K), the block's scores
+        e += mask.bias[..., queries, keys]
+        e -= e.max(axis=-1, keepdims=True)
+        np.exp(e, out=e)  # e = att * rowsum
+        rowsum[:, :, queries, 0] = row_sums(e)
+        y[:, :, queries] = e @ v[:, :, keys]
+        weights.append(e)
     y /= rowsum
-    return merge_heads(y), (q, k, v, e, rowsum, y, rope_cache)
-
-
-def attention_probabilities(cache):
-    """The attention weights att = softmax(scores) (B,NH,T,T) from an attention_forward cache."""
-    q, k, v, e, rowsum, y, rope_cache = cache
-    return e / rowsum
+    return merge_heads(y), AttentionCache(q, k, v, weights, rowsum, y, mask.blocks, rope_cache)
 
 
 def attention_backward(dout, cache):
-    """dout (B,T,C) -> (dqkv (B,T,3C), {}).
+    """The fast form of attention_backward_reference: dout (B,T,C) -> (dqkv (B,T,3C), {}).
 
     With att = e / rowsum and y = att @ v:
         dv      = att^T @ dy
@@ -84,20 +191,31 @@ def attention_backward(dout, cache):
         dscores = att * (datt - sum_j att * datt),  and sum_j att[i,j] datt[i,j] = sum_d dy[i,d] y[i,d]
     so the row sums come from the small (T,HS) tensors, and with dy_scaled = dy / rowsum
         dscores = e * (dy_scaled @ v^T - sum_d dy_scaled * y)
+    block by block of queries, over each block's keys only.
     """
-    q, k, v, e, rowsum, y, rope_cache = cache
+    q, k, v, weights, rowsum, y, blocks, rope_cache = cache
     B, NH, T, HS = q.shape
-    dy = dout.reshape(B, T, NH, HS).transpose(0, 2, 1, 3)  # (B,NH,T,HS), forward was: out = merge_heads(y)
+    if k.shape[2] != T:
+        raise ValueError("attention_backward: no gradient through a key/value cache (it is for decoding)")
+    dy = _heads(dout, NH)  # (B,NH,T,HS), forward was: out = merge_heads(y)
+    # forward was: y = (e @ v) / rowsum
     dy_scaled = dy / rowsum  # (B,NH,T,HS)
-    # forward was: y = (e @ v) / rowsum. dv = e^T @ dy_scaled, computed transposed (faster for BLAS here)
-    dv = (dy_scaled.swapaxes(-1, -2) @ e).swapaxes(-1, -2)  # (B,NH,T,HS)
-    dscores = dy_scaled @ v.swapaxes(-1, -2)  # (B,NH,T,T)
-    # forward was: e = exp(scores - rowmax) and att = e / rowsum (the softmax); rowmax is a constant shift
-    dscores -= ((dy_scaled * y) @ np.ones(HS, y.dtype))[..., None]  # sum over d, as a product with ones
-    dscores *= e  # zero above the diagonal, where e is 0: the mask passes no gradient
-    # forward was: scores = q @ k^T (q already scaled by 1/sqrt(HS))
-    dq = dscores @ k  # (B,NH,T,HS)
-    dk = (q.swapaxes(-1, -2) @ dscores).swapaxes(-1, -2)  # (B,NH,T,HS), dscores^T @ q
+    # forward was: e = exp(scores - rowmax), att = e / rowsum (the softmax); rowmax is a constant shift
+    rowdot = row_sums(dy_scaled * y)[..., None]  # (B,NH,T,1), sum over d of dy_scaled * y
+    dq = np.empty_like(q)
+    dk = np.zeros_like(k)
+    dv = np.zeros_like(v)
+    for block, e in zip(blocks, weights):
+        queries, keys = slice(block.query_start, block.query_end), slice(block.key_start, block.key_end)
+        dy_block = dy_scaled[:, :, queries]  # (B,NH,Q,HS)
+        # dv = e^T @ dy_scaled, computed transposed (faster for BLAS here)
+        dv[:, :, keys] += (dy_block.swapaxes(-1, -2) @ e).swapaxes(-1, -2)
+        dscores = dy_block @ v[:, :, keys].swapaxes(-1, -2)  # (B,NH,Q,K)
+        dscores -= rowdot[:, :, queries]
+        dscores *= e  # zero where a key is hidden (e = 0): the mask passes no gradient
+        # forward was: scores = q @ k^T (q already scaled by 1/sqrt(HS))
+        dq[:, :, queries] = dscores @ k[:, :, keys]
+        dk[:, :, keys] += (q[:, :, queries].swapaxes(-1, -2) @ dscores).swapaxes(-1, -2)  # dscores^T @ q
     # forward was: q *= 1/sqrt(HS)
     dq *= 1.0 / math.sqrt(HS)
     if rope_cache is not None:
@@ -105,7 +223,17 @@ def attention_backward(dout, cache):
         dq, _ = rope_backward(dq, rope_cache)
         dk, _ = rope_backward(dk, rope_cache)
     # forward was: q, k, v = split_heads(qkv)
-    dqkv = np.empty((B, T, 3, NH, HS), dout.dtype)
-    for index, dpart in enumerate((dq, dk, dv)):
-        dqkv[:, :, index] = dpart.swapaxes(1, 2)  # (B,NH,T,HS) -> (B,T,NH,HS)
-    return dqkv.reshape(B, T, 3 * NH * HS), {}
+    return join_heads(dq, dk, dv), {}
+
+
+def attention_probabilities(cache):
+    """The attention weights att = softmax(scores) (B,NH,T,L), each row summing to 1, from the cache of
+    either form (zero for the keys a query may not see)."""
+    if isinstance(cache, AttentionReferenceCache):
+        return cache.att
+    B, NH, T, _ = cache.q.shape
+    att = np.zeros((B, NH, T, cache.k.shape[2]), cache.q.dtype)
+    for block, e in zip(cache.blocks, cache.weights):
+        queries = slice(block.query_start, block.query_end)
+        att[:, :, queries, block.key_start:block.key_end] = e / cache.rowsum[:, :, queries]
+    return att

@@ -1,9 +1,17 @@
 """Output head: logits = x @ weight^T, weight (V,C) shaped like the token embedding so it can be tied to it."""
+from typing import NamedTuple
+
+import numpy as np
+
+
+class HeadCache(NamedTuple):
+    x: np.ndarray       # (B,T,C)
+    weight: np.ndarray  # (V,C)
 
 
 def head_forward(x, weight):
-    """x (B,T,C), weight (V,C) -> logits (B,T,V). Cache: x and weight."""
-    return x @ weight.T, (x, weight)
+    """x (B,T,C), weight (V,C) -> logits (B,T,V)."""
+    return x @ weight.T, HeadCache(x, weight)
 
 
 def head_backward(dlogits, cache):

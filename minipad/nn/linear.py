@@ -2,20 +2,29 @@
 
 The weight is stored (IN, OUT), so the forward is a plain product with no transpose.
 """
+from typing import NamedTuple
+
 import numpy as np
+
+from .speed import column_sums
+
+
+class LinearCache(NamedTuple):
+    x: np.ndarray       # (..., IN): the weight gradient needs it
+    weight: np.ndarray  # (IN, OUT): the input gradient needs it
+    has_bias: bool
 
 
 def linear_forward(x, weight, bias=None):
     """out = x @ weight + bias.
 
     x (..., IN), weight (IN, OUT), bias (OUT,) or None -> out (..., OUT); usually (B,T,C) -> (B,T,OUT).
-    Cache: x and the weight (the weight gradient needs x, the input gradient needs the weight).
     """
     x_rows = x.reshape(-1, x.shape[-1])  # (N,IN), N = B*T
     out = x_rows @ weight  # (N,OUT)
     if bias is not None:
         out += bias
-    return out.reshape(*x.shape[:-1], weight.shape[1]), (x, weight, bias is not None)
+    return out.reshape(*x.shape[:-1], weight.shape[1]), LinearCache(x, weight, bias is not None)
 
 
 def linear_backward(dout, cache):
@@ -30,7 +39,6 @@ def linear_backward(dout, cache):
     dx = dout_rows @ weight.T  # (N,IN)
     grads = {"weight": x_rows.T @ dout_rows}  # (IN,OUT)
     if has_bias:
-        # forward was: out += bias (the same bias added to every row). A product with a ones vector sums
-        # the rows about twice as fast as dout_rows.sum(axis=0).
-        grads["bias"] = np.ones(len(dout_rows), dout.dtype) @ dout_rows  # (OUT,)
+        # forward was: out += bias, the same bias added to every row
+        grads["bias"] = column_sums(dout_rows)  # (OUT,)
     return dx.reshape(x.shape), grads

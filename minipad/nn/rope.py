@@ -7,9 +7,16 @@ position * base^(-2i/HS):
 A query at position m and a key at position n then meet through a rotation by (m - n) only: attention
 sees relative positions.
 """
+from typing import NamedTuple
+
 import numpy as np
 
 ROPE_BASE = 10000.0
+
+
+class RopeCache(NamedTuple):
+    cos: np.ndarray  # (T,HS/2) or (B,1,T,HS/2)
+    sin: np.ndarray
 
 
 def rope_tables(positions, head_size, dtype, base=ROPE_BASE):
@@ -25,14 +32,17 @@ def rope_tables(positions, head_size, dtype, base=ROPE_BASE):
 def rope_forward(x, cos, sin):
     """Rotate the halves of every head vector by the angles of its position.
 
-    x (B,NH,T,HS), cos and sin (T,HS/2) or (B,1,T,HS/2) -> out (B,NH,T,HS). Cache: cos and sin.
+    x (B,NH,T,HS); cos and sin (T,HS/2) shared by every sequence, or (B,T,HS/2) one row of positions per
+    sequence (the same for every head) -> out (B,NH,T,HS).
     """
+    if cos.ndim == 3:  # (B,T,HS/2) -> (B,1,T,HS/2): broadcast over the heads
+        cos, sin = cos[:, None], sin[:, None]
     half = x.shape[-1] // 2
     x1, x2 = x[..., :half], x[..., half:]  # (B,NH,T,HS/2) each
     out = np.empty_like(x)
     np.subtract(x1 * cos, x2 * sin, out=out[..., :half])
     np.add(x1 * sin, x2 * cos, out=out[..., half:])
-    return out, (cos, sin)
+    return out, RopeCache(cos, sin)
 
 
 def rope_backward(dout, cache):
