@@ -222,7 +222,7 @@ def train(config: TrainConfig, resume: bool = False, overrides: dict | None = No
             state.step += 1
             state.train_seconds += time.perf_counter() - started
             state.history.append([state.step, float(f"{loss:.6g}"), lr, float(f"{grad_norm:.4g}")])
-            tokens_seen += batch.ids.size
+            tokens_seen += int((batch.ids != tokenizer.pad_id).sum())  # real tokens, not padding
             if callback is not None:
                 callback(state.step, loss)
             bar.update(1)

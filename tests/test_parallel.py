@@ -1,11 +1,12 @@
-"""Data-parallel loss and gradients equal one call on the whole batch."""
+"""Packed, data-parallel loss and gradients equal one call on the whole padded batch."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minipad.model import GPT, GPTConfig
-from minipad.parallel import DataParallel, parallel_loss_and_grads, split_batch
+from minipad.model import TokenLayout
+from minipad.parallel import parallel_loss_and_grads, split_batch
 
 
 def relative_error(received, expected):
@@ -13,9 +14,9 @@ def relative_error(received, expected):
     return np.linalg.norm(received - expected) / scale
 
 
-def tiny_model(dtype="float64", position="learned", tie_weights=True, seed=0):
+def tiny_model(dtype="float64", position="learned", tie_weights=True, seed=0, **scheme):
     config = GPTConfig(vocab_size=13, n_layer=2, n_head=2, n_embd=8, block_size=16, position=position,
-                       tie_weights=tie_weights, dtype=dtype)
+                       tie_weights=tie_weights, dtype=dtype, **scheme)
     return GPT(config, np.random.default_rng(seed))
 
 
@@ -32,14 +33,14 @@ def random_batch(rng, batch, length, vocab, mask_kind):
     return ids, targets, mask
 
 
+@pytest.mark.parametrize("packed", [True, False])
 @pytest.mark.parametrize("position,tie_weights", [("learned", True), ("rope", False), ("none", True)])
 @pytest.mark.parametrize("batch,n_threads", [(4, 2), (5, 2), (7, 3), (1, 2), (2, 4)])
-def test_parallel_equals_single_call_in_float64(position, tie_weights, batch, n_threads):
+def test_parallel_equals_single_call_in_float64(position, tie_weights, batch, n_threads, packed):
     model = tiny_model(position=position, tie_weights=tie_weights)
     ids, targets, mask = random_batch(np.random.default_rng(batch), batch, 9, 13, "padded")
     expected_loss, expected_grads = model.loss_and_grads(ids, targets, mask)
-    with DataParallel(model, n_threads=n_threads) as parallel:
-        loss, grads = parallel.loss_and_grads(ids, targets, mask)
+    loss, grads = parallel_loss_and_grads(model, ids, targets, mask, n_threads, packed=packed)
     assert abs(loss - expected_loss) <= 1e-12 * abs(expected_loss)
     assert sorted(grads) == sorted(expected_grads)
     for name in expected_grads:
@@ -82,6 +83,19 @@ def test_the_same_inputs_give_bit_identical_results():
         assert loss == first_loss
         for name in grads:
             np.testing.assert_array_equal(grads[name], first[name])
+
+
+def test_a_layout_is_split_and_packed_with_the_rows():
+    model = tiny_model(position="rope", places=5, roles=3, line_window=True, position_ids="coupled")
+    rng = np.random.default_rng(7)
+    ids, targets, mask = random_batch(rng, 5, 10, 13, "padded")
+    layout = TokenLayout(positions=rng.integers(0, 40, (5, 10)), places=rng.integers(0, 5, (5, 10)),
+                         lines=np.sort(rng.integers(0, 4, (5, 10)), axis=1), roles=rng.integers(0, 3, (5, 10)))
+    expected_loss, expected_grads = model.loss_and_grads(ids, targets, mask, layout=layout)
+    loss, grads = parallel_loss_and_grads(model, ids, targets, mask, 2, layout)
+    assert abs(loss - expected_loss) <= 1e-12 * abs(expected_loss)
+    for name in expected_grads:
+        assert relative_error(grads[name], expected_grads[name]) <= 1e-12, name
 
 
 def test_bad_input_fails_in_the_calling_thread_with_the_model_message():
