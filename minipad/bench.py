@@ -1,60 +1,88 @@
-"""How fast is a training step on this machine? `python -m minipad bench` (or `python -m minipad.bench`).
+"""How fast is minipad on this machine? `python -m minipad bench` (or `python -m minipad.bench`).
 
-For each model size it times a full training step, `loss_and_grads` plus an AdamW step, on random
-token ids (float32, loss mask all ones), once in the calling thread and once split over Python threads
-(minipad.parallel), alternating the contenders step by step with a short pause in between, because
-BLAS worker threads keep spinning for a moment after a product and would steal a core from the next
-measurement. It reports the median step time (and the best, which shows the machine undisturbed when
-other programs compete for the cores), tokens per second and the achieved GFLOP/s, the latter also as a
-share of the GFLOP/s of a 1024 x 1024 float32 matrix product measured in the same run with as many
-threads, so you can see how far the step is from what the machine's BLAS delivers.
+Training step. For each model size (the default model, and 4 layers/4 heads/width 128) it times a full
+step, minipad.parallel's loss and gradients plus an AdamW step, on real training batches of the default
+task (the same batches for every contender), for each contender:
 
-FLOPs counted per training step (matrix products only; a multiply-add is 2 FLOPs; backward = 2 x forward):
+    packed, N threads    what training runs: problems packed into rows (minipad/packing.py), N Python threads
+    padded, N threads    the same batches computed as padded rows, for comparison
 
-    6 * B * T * N  +  12 * L * B * T^2 * C,     N = 12 * L * C^2 + V * C
+alternating the contenders step by step with a short pause in between, because BLAS worker threads keep
+spinning for a moment after a product and would steal a core from the next measurement. It reports the
+median step time (and the best, which shows the machine undisturbed when other programs compete for the
+cores); real tokens/s (the problems' own tokens) and padded tokens/s (rows x longest problem, what a
+padded batch computes on); GFLOP/s and their share of the GFLOP/s of a 1024 x 1024 float32 matrix product
+measured in the same run with as many threads; and the peak memory a step allocates (tracemalloc).
+
+FLOPs counted per training step (matrix products only; a multiply-add is 2 FLOPs; backward = 2 x forward),
+summed over the problems of the batch, t tokens each:
+
+    6 * N * t  +  12 * L * t^2 * C,     N = 12 * L * C^2 + V * C
 
 N is the number of weights used in matrix products: per block the q,k,v projection (C x 3C), the attention
 output (C x C) and the MLP (C x 4C and 4C x C), plus the output head (V x C). Each weight does a
 multiply-add per token forward (2 FLOPs) and two in the backward (4 FLOPs). The second term is attention:
-forward q @ k^T and att @ v are 2 * T^2 * C FLOPs each per sequence and layer (the causal mask halves the
-useful work, but NumPy computes the full T x T scores, so they are counted), again times 3 for the backward.
-Element-wise work (softmax, LayerNorm, GELU, the optimizer) is not counted.
+forward q @ k^T and att @ v are 2 * t^2 * C FLOPs each per problem and layer, again times 3 for the
+backward. This is the model's work on the real tokens, as a dense implementation computes it for each
+problem alone: the causal half and the keys a line window hides, which minipad skips, are counted, and
+padding is not. Element-wise work (softmax, LayerNorm, GELU, the optimizer) is not counted.
+
+Decoding. Greedy decoding of the problems just beyond the training sizes (the "ood" split: 9 and 10 digit
+sums for the default 1-8) with the key/value cache (minipad.generate.generate) against recomputing every
+prefix (generate_by_recomputing), both writing the same number of tokens; and the time to evaluate 1,000
+held-out problems (minipad.evaluate; an untrained model writes until its budget, the slowest case).
+
+Time to accuracy (--time-to-accuracy, trains: minutes per seed). The default recipe is trained once per
+seed (--seeds); the table gives the training minutes until the held-out answer accuracy first reached 99%
+and 99.5% (progress evaluations every --eval-every steps on --tta-problems problems) and the final
+accuracy on --eval-problems (1,000) held-out problems.
 
 BLAS threads. NumPy cannot change its BLAS thread count once loaded: OPENBLAS_NUM_THREADS (OpenBLAS),
 OMP_NUM_THREADS (other builds) must be in the environment before NumPy is imported. `--blas-threads 1,2`
-reruns the benchmark in a fresh Python process for each count and prints one table.
+reruns the step benchmark in a fresh Python process for each count and prints one table.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 
 from .cli import whole_number
+from .config import TrainConfig
+from .data import make_batch, prompt_text, sample_examples, sample_problem, split_rng
 from .errors import UserError
-from .model import GPT, GPTConfig
+from .lengths import SCHEMES
+from .model import GPT
 from .optim import AdamW
-from .parallel import DataParallel
+from .parallel import parallel_loss_and_grads
+from .positions import training_layout
 from .table import format_table
+from .tasks import get_task
+from .tokenizer import VOCABULARY, Tokenizer
 
 __all__ = ["add_arguments", "run", "main", "step_flops", "matmul_gflops", "parse_sizes"]
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-COLUMNS = ["size", "params", "BLAS threads", "threads", "ms/step", "best ms", "tokens/s", "GFLOP/s",
-           "% of matmul", "speed-up"]
+COLUMNS = ["size", "params", "BLAS threads", "rows", "threads", "ms/step", "best ms", "real tok/s",
+           "padded tok/s", "GFLOP/s", "% of matmul", "peak MiB", "speed-up"]
+TARGETS = (0.99, 0.995)  # the answer accuracies whose time --time-to-accuracy reports
 
 
-def step_flops(n_layer: int, n_embd: int, vocab_size: int, batch: int, seq_len: int) -> int:
-    """FLOPs of one forward and backward pass: 6*B*T*(12*L*C^2 + V*C) + 12*L*B*T^2*C (module docstring)."""
+def step_flops(n_layer: int, n_embd: int, vocab_size: int, lengths) -> int:
+    """FLOPs of one forward and backward pass over problems of the given token counts (module docstring)."""
     matmul_weights = 12 * n_layer * n_embd**2 + vocab_size * n_embd
-    return 6 * batch * seq_len * matmul_weights + 12 * n_layer * batch * seq_len**2 * n_embd
+    return sum(6 * t * matmul_weights + 12 * n_layer * t * t * n_embd for t in map(int, lengths))
 
 
 def parse_sizes(text: str) -> list[tuple[int, int, int]]:
@@ -84,117 +112,267 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(item) for item in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
-    if min(values) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: every count must be at least 1")
-    return values
+def _int_list(minimum: int):
+    def parse(text: str) -> list[int]:
+        try:
+            values = [int(item) for item in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
+        if min(values) < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r}: every value must be at least {minimum}")
+        return values
+    return parse
+
+
+def _scheme(text: str) -> str:
+    if text not in SCHEMES:
+        raise argparse.ArgumentTypeError(f"unknown scheme {text!r}: choose from {', '.join(SCHEMES)}")
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options, for `python -m minipad bench` and `python -m minipad.bench`."""
-    parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes("2x4x64,4x4x128"),
-                        help="model sizes LAYERSxHEADSxWIDTH, comma-separated (default: 2x4x64,4x4x128)")
-    parser.add_argument("--batch", type=whole_number(1), default=32, help="sequences per batch, B (default: 32)")
-    parser.add_argument("--seq-len", type=whole_number(1), default=180,
-                        help="tokens per sequence, T (default: 180)")
-    parser.add_argument("--vocab", type=whole_number(1), default=100, help="vocabulary size, V (default: 100)")
+    default = TrainConfig()
+    parser.add_argument("--sizes", type=parse_sizes,
+                        default=parse_sizes(f"{default.n_layer}x{default.n_head}x{default.n_embd},4x4x128"),
+                        help="model sizes LAYERSxHEADSxWIDTH, comma-separated (default: the default model's "
+                             "and 4x4x128)")
+    parser.add_argument("--scheme", type=_scheme, default=None,
+                        help="a position scheme of `python -m minipad lengths` (e.g. coupled+places+roles+window) "
+                             "instead of the training defaults")
+    parser.add_argument("--batch", type=whole_number(1), default=default.batch_size,
+                        help=f"problems per batch (default: {default.batch_size})")
     parser.add_argument("--steps", type=whole_number(1), default=10,
                         help="timed steps per contender; the median is shown (default: 10)")
     parser.add_argument("--warmup", type=whole_number(0), default=2,
                         help="untimed steps per contender first (default: 2)")
     parser.add_argument("--pause", type=_non_negative_float, default=0.05,
                         help="seconds of rest before each timed step (default: 0.05)")
-    parser.add_argument("--threads", type=_int_list, default=[1, 2],
-                        help="Python threads for data parallelism to compare, comma-separated (default: 1,2)")
-    parser.add_argument("--blas-threads", type=_int_list, default=None,
-                        help="rerun in a fresh process per BLAS thread count, e.g. 1,2 (default: keep this "
-                             "process's setting)")
+    parser.add_argument("--threads", type=_int_list(1), default=[1, 2],
+                        help="Python threads to compare for packed rows, comma-separated (default: 1,2)")
+    parser.add_argument("--padded-threads", type=_int_list(0), default=[2],
+                        help="thread counts to time padded rows with too; 0 for none (default: 2)")
+    parser.add_argument("--blas-threads", type=_int_list(1), default=None,
+                        help="rerun the step benchmark in a fresh process per BLAS thread count, e.g. 1,2")
     parser.add_argument("--matmul-size", type=whole_number(1), default=1024,
                         help="side of the square float32 product that measures the BLAS peak (default: 1024)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed for weights and tokens (default: 0)")
+    parser.add_argument("--decode-problems", type=whole_number(0), default=64,
+                        help="problems decoded with the cache; 0 skips decoding (default: 64)")
+    parser.add_argument("--recompute-problems", type=whole_number(1), default=4,
+                        help="problems decoded by recomputing every prefix (default: 4)")
+    parser.add_argument("--new-tokens", type=whole_number(0), default=0,
+                        help="tokens each decoded problem writes; 0: its whole target (default: 0)")
+    parser.add_argument("--eval-problems", type=whole_number(0), default=1000,
+                        help="held-out problems whose evaluation is timed; 0 skips it (default: 1000)")
+    parser.add_argument("--time-to-accuracy", action="store_true",
+                        help="also train the default recipe once per seed and report the minutes to 99%% and "
+                             "99.5%% held-out accuracy (takes minutes per seed)")
+    parser.add_argument("--seeds", type=_int_list(0), default=[0, 1, 2],
+                        help="seeds for --time-to-accuracy (default: 0,1,2)")
+    parser.add_argument("--max-steps", type=whole_number(1), default=default.max_steps,
+                        help=f"--time-to-accuracy: training steps per seed (default: {default.max_steps})")
+    parser.add_argument("--eval-every", type=whole_number(1), default=250,
+                        help="--time-to-accuracy: steps between accuracy measurements (default: 250)")
+    parser.add_argument("--tta-problems", type=whole_number(1), default=500,
+                        help="--time-to-accuracy: held-out problems per measurement (default: 500)")
+    parser.add_argument("--out", default=os.path.join("runs", "bench"),
+                        help="--time-to-accuracy: folder for the runs (default: runs/bench)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for weights and batches (default: 0)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # rows for a parent process
 
 
+def bench_config(args, size=None) -> TrainConfig:
+    """The TrainConfig the benchmark measures: the defaults, the --scheme's settings, the size, the batch."""
+    settings = dict(SCHEMES[args.scheme][1]) if args.scheme else {}
+    if args.scheme:
+        settings["format"] = SCHEMES[args.scheme][0]
+    if size is not None:
+        settings.update(n_layer=size[0], n_head=size[1], n_embd=size[2])
+    return TrainConfig(**settings, batch_size=args.batch, seed=args.seed)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark described by the parsed arguments and print its table; returns 0."""
-    for name in ("batch", "seq_len", "vocab", "steps", "matmul_size"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if args.warmup < 0 or args.pause < 0:
-        raise UserError("--warmup and --pause must not be negative")
+    """Run the benchmark described by the parsed arguments and print its tables; returns 0."""
     if args.blas_threads:
         return _run_per_blas_setting(args)
     other_cpu = OtherCpuUse()
-    matmul = {n: matmul_gflops(args.matmul_size, n_threads=n) for n in args.threads}
+    matmul = {n: matmul_gflops(args.matmul_size, n_threads=n)
+              for n in sorted(set(args.threads) | {n for n in args.padded_threads if n > 0})}
     rows = []
     for size in args.sizes:
         rows += _time_size(size, args, matmul)
-    other_share = other_cpu.share()
     if args.json:
         print(json.dumps({"rows": rows, "matmul": matmul, "environment": _environment(),
-                          "other_share": other_share}))
+                          "other_share": other_cpu.share()}))
         return 0
     print(_header(args, _environment()))
     print(_matmul_line(matmul, _blas_setting()))
     print()
     print(_table(rows))
-    _print_other_cpu_use(other_share)
+    _print_other_cpu_use(other_cpu.share())
+    if args.decode_problems or args.eval_problems:
+        other_cpu = OtherCpuUse()
+        print()
+        print(_decoding(args))
+        _print_other_cpu_use(other_cpu.share())
+    if args.time_to_accuracy:
+        other_cpu = OtherCpuUse()
+        print()
+        print(_time_to_accuracy(args))
+        _print_other_cpu_use(other_cpu.share())
     return 0
 
 
+def _training_batches(config: TrainConfig, model: GPT, count: int):
+    """`count` training batches as train.py draws them: (ids, targets, mask, layout, problem lengths)."""
+    task = get_task(config.task)
+    tokenizer = Tokenizer(task.spaced_digits)
+    rng = np.random.default_rng(config.seed)
+    options = config.task_options("train")
+    batches = []
+    for _ in range(count):
+        examples = [task.render(sample_problem(task, "train", rng, **options), config.format)
+                    for _ in range(config.batch_size)]
+        batch = make_batch(tokenizer, examples)
+        layout = training_layout(model.config, task, config.format, tokenizer, examples, batch, rng)
+        lengths = (batch.ids != tokenizer.pad_id).sum(axis=1)  # each problem's tokens
+        batches.append((batch.ids, batch.targets, batch.mask, layout, lengths))
+    return batches
+
+
 def _time_size(size, args, matmul):
-    """Time one model size under every thread count; returns one table row (a dict) per count."""
-    n_layer, n_head, n_embd = size
-    rng = np.random.default_rng(args.seed)
-    config = GPTConfig(vocab_size=args.vocab, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
-                       block_size=args.seq_len, dtype="float32")
-    model = GPT(config, rng)
+    """Time one model size for every contender; returns one table row (a dict) per contender."""
+    config = bench_config(args, size)
+    model = GPT(config.model_config(len(VOCABULARY)), np.random.default_rng(args.seed))
     optimizer = AdamW.for_model(model)
-    ids = rng.integers(0, args.vocab, size=(args.batch, args.seq_len))
-    targets = rng.integers(0, args.vocab, size=(args.batch, args.seq_len))
-    loss_mask = np.ones((args.batch, args.seq_len), dtype=np.float32)
+    batches = _training_batches(config, model, count=4)
+    contenders = [(True, n) for n in args.threads] + [(False, n) for n in args.padded_threads if n > 0]
 
-    parallel = {n: DataParallel(model, n) for n in args.threads if n > 1}
-    contenders = {n: parallel[n].loss_and_grads if n > 1 else model.loss_and_grads for n in args.threads}
-    seconds = {n_threads: [] for n_threads in contenders}
-    try:
-        for round_index in range(args.warmup + args.steps):
-            for n_threads, loss_and_grads in contenders.items():  # alternate the contenders
-                time.sleep(args.pause)
-                start = time.perf_counter()
-                _, grads = loss_and_grads(ids, targets, loss_mask)
-                optimizer.step(model.params, grads, lr=1e-4)
-                elapsed = time.perf_counter() - start
-                if round_index >= args.warmup:
-                    seconds[n_threads].append(elapsed)
-    finally:
-        for data_parallel in parallel.values():
-            data_parallel.close()
+    def step(contender, batch):
+        packed, n_threads = contender
+        ids, targets, mask, layout, _ = batch
+        _, grads = parallel_loss_and_grads(model, ids, targets, mask, n_threads, layout, packed=packed)
+        optimizer.step(model.params, grads, lr=1e-4)
 
-    flops = step_flops(n_layer, n_embd, args.vocab, args.batch, args.seq_len)
-    tokens = args.batch * args.seq_len
-    baseline = statistics.median(seconds[1 if 1 in seconds else args.threads[0]])
+    seconds = {contender: [] for contender in contenders}
+    for round_index in range(args.warmup + args.steps):
+        batch = batches[round_index % len(batches)]
+        for contender in contenders:  # alternate the contenders, on the same batch
+            time.sleep(args.pause)
+            start = time.perf_counter()
+            step(contender, batch)
+            if round_index >= args.warmup:
+                seconds[contender].append(time.perf_counter() - start)
+    peak_bytes = {contender: _peak_memory(lambda: step(contender, batches[0])) for contender in contenders}
+
+    real_tokens = statistics.mean(int(batch[4].sum()) for batch in batches)
+    padded_tokens = statistics.mean(batch[0].size for batch in batches)
+    flops = statistics.mean(step_flops(size[0], size[2], model.config.vocab_size, batch[4]) for batch in batches)
+    baseline = statistics.median(seconds[contenders[0]])
     rows = []
-    for n_threads, times in seconds.items():
+    for contender, times in seconds.items():
+        packed, n_threads = contender
         step_seconds = statistics.median(times)
         gflops = flops / step_seconds / 1e9
         rows.append({
-            "size": f"{n_layer}x{n_head}x{n_embd}",
+            "size": f"{size[0]}x{size[1]}x{size[2]}",
             "params": model.num_params(),
             "BLAS threads": _blas_setting(),
+            "rows": "packed" if packed else "padded",
             "threads": n_threads,
             "ms/step": f"{1000 * step_seconds:.1f}",
             "best ms": f"{1000 * min(times):.1f}",
-            "tokens/s": f"{tokens / step_seconds:.0f}",
+            "real tok/s": f"{real_tokens / step_seconds:.0f}",
+            "padded tok/s": f"{padded_tokens / step_seconds:.0f}",
             "GFLOP/s": f"{gflops:.1f}",
             "% of matmul": f"{100 * gflops / matmul[n_threads]:.0f}%",
+            "peak MiB": f"{peak_bytes[contender] / 2**20:.0f}",
             "speed-up": f"{baseline / step_seconds:.2f}x",
         })
     return rows
+
+
+def _peak_memory(function) -> int:
+    """Bytes allocated at the peak of one call (NumPy arrays included), measured with tracemalloc."""
+    tracemalloc.start()
+    try:
+        function()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _decoding(args) -> str:
+    """Cached decoding against recomputing every prefix, and the time of a 1,000-problem evaluation."""
+    from .evaluate import decode_answers
+    from .generate import generate, generate_by_recomputing
+    from .positions import decoding_layouts
+    config = bench_config(args)
+    model = GPT(config.model_config(len(VOCABULARY)), np.random.default_rng(args.seed))
+    task = get_task(config.task)
+    tokenizer = Tokenizer(task.spaced_digits)
+    lines = [f"decoding, default model {config.n_layer}x{config.n_head}x{config.n_embd} (random weights, greedy, "
+             f"no stop token: every problem writes its whole target length)"]
+    rows = []
+    if args.decode_problems:
+        examples = sample_examples(task, "ood", args.decode_problems, config.format, split_rng(args.seed, "ood"),
+                                   **config.task_options("ood"))
+        prompts = [tokenizer.encode(prompt_text(example)) for example in examples]
+        new_tokens = args.new_tokens or max(len(tokenizer.encode(example.target)) + 1 for example in examples)
+        rates = []
+        for name, decode, n in (("key/value cache", generate, len(examples)),
+                                ("recomputing every prefix", generate_by_recomputing,
+                                 min(args.recompute_problems, len(examples)))):
+            layouts = decoding_layouts(model.config, task, config.format, tokenizer, examples[:n])
+            started = time.perf_counter()
+            decode(model, prompts[:n], new_tokens, None, layouts=layouts)
+            elapsed = time.perf_counter() - started
+            rates.append(n / elapsed)
+            rows.append([name, "just beyond the training sizes", n, new_tokens, f"{elapsed:.2f}", f"{n / elapsed:.3g}"])
+        rows.append(["speed-up of the cache", "", "", "", "", f"{rates[0] / rates[1]:.1f}x"])
+    if args.eval_problems:
+        examples = sample_examples(task, "test", args.eval_problems, config.format, split_rng(args.seed, "test"),
+                                   **config.task_options("test"))
+        started = time.perf_counter()
+        decode_answers(model, task, examples, config.format)
+        elapsed = time.perf_counter() - started
+        rows.append(["evaluation (minipad.evaluate)", "held-out, training sizes", len(examples), "to eos or budget",
+                     f"{elapsed:.2f}", f"{len(examples) / elapsed:.3g}"])
+    lines.append(format_table(["decoding", "problems", "n", "new tokens", "seconds", "problems/s"], rows,
+                              align=["<", "<", ">", ">", ">", ">"]))
+    return "\n".join(lines)
+
+
+def _time_to_accuracy(args) -> str:
+    """Train the default recipe once per seed; minutes until the held-out accuracy reached each target."""
+    from .train import load_model, train
+    rows = []
+    for seed in args.seeds:
+        config = replace(bench_config(args), seed=seed, max_steps=args.max_steps, eval_every=args.eval_every,
+                         eval_problems=args.tta_problems, test_problems=args.eval_problems, ood_problems=0,
+                         out=os.path.join(args.out, f"time-to-accuracy-seed{seed}"))
+        config.warmup_steps = min(config.warmup_steps, config.max_steps)
+        config.validate()
+        started = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # training's progress lines
+            report = train(config, force=True, log=lambda *_: None, progress=False)
+        wall = time.perf_counter() - started
+        _, _, _, meta = load_model(os.path.join(config.out, "model.npz"))
+        minutes_per_step = meta["train_seconds"] / 60 / max(1, meta["step"])
+        reached = []
+        for target in TARGETS:
+            step = next((step for step, accuracy in meta["evaluations"] if accuracy >= target), None)
+            reached.append("-" if step is None else f"{step * minutes_per_step:.1f} (step {step})")
+        final = report["splits"].get("test", {}).get("answer_accuracy", float("nan"))
+        rows.append([seed, meta["step"], f"{meta['train_seconds'] / 60:.1f}", f"{wall / 60:.1f}", *reached,
+                     f"{100 * final:.1f}"])
+    headers = ["seed", "steps", "train min", "wall min"] + [f"min to {100 * t:g}%" for t in TARGETS] \
+        + [f"final % ({args.eval_problems:,} held-out)"]
+    config = bench_config(args)
+    return (f"time to accuracy: {config.task} {config.format}, {config.n_layer}x{config.n_head}x{config.n_embd}, "
+            f"batch {config.batch_size}, {args.max_steps} steps; accuracy measured every {args.eval_every} steps on "
+            f"{args.tta_problems} held-out problems (training minutes, evaluation excluded)\n"
+            + format_table(headers, rows))
 
 
 def matmul_gflops(n: int = 1024, repeats: int = 5, n_threads: int = 1) -> float:
@@ -252,12 +430,16 @@ def _environment() -> dict:
 def _header(args, environment) -> str:
     variables = environment.get("variables_text") or ", ".join(
         f"{name}={value}" for name, value in environment["variables"].items()) or "no BLAS thread variable set"
-    return (f"minipad bench: batch {args.batch} x sequence {args.seq_len}, float32, vocabulary {args.vocab}, "
-            f"median (and best) of {args.steps} steps after {args.warmup} warm-up\n"
-            f"step = loss_and_grads + AdamW; threads = Python threads splitting the batch (minipad.parallel); "
-            f"speed-up against 1 thread\n"
+    config = bench_config(args)
+    scheme = args.scheme or "the training defaults"
+    return (f"minipad bench: {config.task} {config.format} training batches of {config.batch_size} problems "
+            f"({scheme}: position={config.position}, ids={config.position_ids}, places={config.places}, "
+            f"roles={config.roles}, line window={config.line_window}), float32, median (and best) of {args.steps} "
+            f"steps after {args.warmup} warm-up\n"
+            f"step = loss_and_grads + AdamW (minipad.parallel); rows = packed problems or padded rows; "
+            f"threads = Python threads splitting the rows; speed-up against the first row of each size\n"
             f"NumPy {environment['numpy']}, BLAS {environment['blas']}, {environment['cpus']} CPUs, {variables}\n"
-            f"FLOPs per step = 6*B*T*(12*L*C^2 + V*C) + 12*L*B*T^2*C")
+            f"FLOPs per step = sum over problems of 6*N*t + 12*L*t^2*C, N = 12*L*C^2 + V*C (t: a problem's tokens)")
 
 
 def _matmul_line(matmul: dict, blas_setting: str) -> str:
@@ -286,7 +468,8 @@ class OtherCpuUse:
         idle = fields[3] + fields[4]  # idle and waiting for input/output
         busy = sum(fields[:8]) - idle  # user, nice, system, idle, iowait, irq, softirq, steal
         own = os.times()
-        return time.perf_counter(), busy / ticks_per_second, own.user + own.system
+        return time.perf_counter(), busy / ticks_per_second, own.user + own.system + own.children_user \
+            + own.children_system
 
     def share(self) -> float | None:
         end = self._snapshot()
@@ -306,13 +489,15 @@ def _print_other_cpu_use(share: float | None, label: str = "") -> None:
 
 
 def _run_per_blas_setting(args) -> int:
-    """Run the benchmark in a child process per BLAS thread count; print one combined table."""
+    """Run the step benchmark in a child process per BLAS thread count; print one combined table."""
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     forwarded = ["--sizes", ",".join(f"{l}x{h}x{c}" for l, h, c in args.sizes), "--batch", str(args.batch),
-                 "--seq-len", str(args.seq_len), "--vocab", str(args.vocab), "--steps", str(args.steps),
-                 "--warmup", str(args.warmup), "--pause", str(args.pause),
-                 "--threads", ",".join(map(str, args.threads)), "--matmul-size", str(args.matmul_size),
-                 "--seed", str(args.seed), "--json"]
+                 "--steps", str(args.steps), "--warmup", str(args.warmup), "--pause", str(args.pause),
+                 "--threads", ",".join(map(str, args.threads)),
+                 "--padded-threads", ",".join(map(str, args.padded_threads)),
+                 "--matmul-size", str(args.matmul_size), "--seed", str(args.seed), "--json"]
+    if args.scheme:
+        forwarded += ["--scheme", args.scheme]
     rows, matmul_lines, environment, other_shares = [], [], None, []
     for blas_threads in args.blas_threads:
         env = dict(os.environ, **{variable: str(blas_threads) for variable in BLAS_THREAD_VARIABLES})
@@ -346,4 +531,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from .malloc import keep_freed_memory
+    keep_freed_memory()
     sys.exit(main())
