@@ -1,11 +1,13 @@
 # %%
 """Lesson 2: Backprop by hand: a linear layer and softmax cross-entropy.
 
-Goal: derive the backward pass of the two layers at either end of the model, write small versions of
-your own, check them against central differences in float64, and compare them with the package's.
-Then train a one-layer classifier with your own backward and see what one linear layer cannot learn.
+Goal: derive the backward pass of the two layers at either end of the model, check your formulas
+against the package's layers and against central differences in float64, and read the plain reference
+form of the loss beside the fast one the model runs. Then train a one-layer classifier with these
+backward passes and see what one linear layer cannot learn.
 
-Read first: minipad/nn/linear.py, minipad/nn/softmax.py, minipad/nn/loss.py, minipad/gradcheck.py.
+Read first: minipad/nn/linear.py, minipad/nn/softmax.py, minipad/nn/loss.py (cross_entropy_forward_reference
+and cross_entropy_backward_reference), minipad/gradcheck.py.
 
 Time: about a second (--quick: the same, with fewer training steps).
 
@@ -20,52 +22,11 @@ from _common import Lesson, parse_args  # first: the path to minipad and single-
 import numpy as np
 
 from minipad.gradcheck import check_layer, format_errors, numerical_gradient
-from minipad.nn import (cross_entropy_backward, cross_entropy_forward, linear_backward, linear_forward,
-                        softmax_backward, softmax_forward)
+from minipad.nn import (cross_entropy_backward, cross_entropy_backward_reference, cross_entropy_forward,
+                        cross_entropy_forward_reference, linear_backward, linear_forward, softmax_backward,
+                        softmax_forward)
 
 TOLERANCE = 1e-7   # float64 central differences on a correct backward land far below this
-
-
-# %%
-# ---------------------------------------------------------------- the lesson's own small versions
-def my_linear_forward(x, weight, bias):
-    """out = x @ weight + bias.  x (N,IN), weight (IN,OUT), bias (OUT,) -> (N,OUT). Cache: x, weight."""
-    return x @ weight + bias, (x, weight)
-
-
-# %%
-def my_linear_backward(dout, cache):
-    """out[n,o] = sum_i x[n,i] weight[i,o] + bias[o], so by the chain rule
-        dx[n,i]      = sum_o dout[n,o] weight[i,o]   ->  dx = dout @ weight^T
-        dweight[i,o] = sum_n x[n,i] dout[n,o]        ->  dweight = x^T @ dout
-        dbias[o]     = sum_n dout[n,o]               ->  the same bias is added to every row
-    """
-    x, weight = cache
-    return dout @ weight.T, {"weight": x.T @ dout, "bias": dout.sum(axis=0)}
-
-
-# %%
-def my_cross_entropy_forward(logits, targets, mask):
-    """Mean over counted rows of -log softmax(logits)[target].  logits (N,V), targets (N,), mask (N,).
-
-    Cache: the probabilities (the backward needs nothing else), targets and mask / count.
-    """
-    shifted = logits - logits.max(axis=1, keepdims=True)         # softmax ignores a constant shift
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    weight = mask / mask.sum()
-    loss = -(weight * log_probs[np.arange(len(targets)), targets]).sum()
-    return loss, (np.exp(log_probs), targets, weight)
-
-
-# %%
-def my_cross_entropy_backward(dloss, cache):
-    """loss_n = logsumexp(z_n) - z_n[target], and d logsumexp(z)/dz = softmax(z) = p, so
-        dz_n = (p_n - onehot(target_n)) * mask_n / count * dloss
-    """
-    probs, targets, weight = cache
-    dlogits = probs.copy()
-    dlogits[np.arange(len(targets)), targets] -= 1.0
-    return dlogits * weight[:, None] * dloss, {}
 
 
 # %%
@@ -89,8 +50,8 @@ def main():
     x = rng.standard_normal((N, IN))
     weight = rng.standard_normal((IN, OUT))
     bias = rng.standard_normal(OUT)
-    mine, my_cache = my_linear_forward(x, weight, bias)
-    theirs, their_cache = linear_forward(x, weight, bias)
+    mine = x @ weight + bias                               # the formula, by hand
+    theirs, their_cache = linear_forward(x, weight, bias)  # the cache keeps x and weight
     lesson.check(np.allclose(mine, theirs, rtol=0, atol=1e-12), "your forward equals minipad.nn.linear_forward")
 
     lesson.step("The linear layer, backward: derive, check, compare")
@@ -101,11 +62,12 @@ def main():
         The cache keeps x and weight: exactly what those two products need.
     """)
     upstream = rng.standard_normal((N, OUT))   # random, never all ones: see step 3
-    my_dx, my_grads = my_linear_backward(upstream, my_cache)
+    my_dx = upstream @ weight.T                # out[n,o] = sum_i x[n,i] weight[i,o] + bias[o], so:
+    my_dweight = x.T @ upstream                # dx[n,i] = sum_o g[n,o] weight[i,o],  dweight[i,o] = sum_n x[n,i] g[n,o]
+    my_dbias = upstream.sum(axis=0)            # the same bias is added to every row
     their_dx, their_grads = linear_backward(upstream, their_cache)
     same = all(np.allclose(a, b, rtol=0, atol=1e-12) for a, b in
-               [(my_dx, their_dx), (my_grads["weight"], their_grads["weight"]),
-                (my_grads["bias"], their_grads["bias"])])
+               [(my_dx, their_dx), (my_dweight, their_grads["weight"]), (my_dbias, their_grads["bias"])])
     lesson.check(same, "your dx, dweight and dbias equal minipad.nn.linear_backward's")
     lesson.say("""
         Equal to the package is not yet right: both could share a mistake. The judge is the numerical
@@ -113,7 +75,7 @@ def main():
         minipad.gradcheck.check_layer does that for every input and parameter and reports the worst
         relative error:
     """)
-    errors = check_layer(my_linear_forward, my_linear_backward, {"x": x}, {"weight": weight, "bias": bias}, rng)
+    errors = check_layer(linear_forward, linear_backward, {"x": x}, {"weight": weight, "bias": bias}, rng)
     lesson.show(format_errors(errors, TOLERANCE))
     lesson.check(max(errors.values()) < TOLERANCE, f"every relative error is below {TOLERANCE:g}")
 
@@ -147,30 +109,35 @@ def main():
         The loss is the mean of -log softmax(z)[target] over the counted rows (mask 1). Since
         -log softmax(z)[t] = logsumexp(z) - z[t] and the derivative of logsumexp is softmax itself,
         dz = (softmax(z) - onehot(t)) * mask / count. The forward already has softmax(z): cache it.
+        minipad.nn.loss writes exactly this as cross_entropy_forward_reference and
+        cross_entropy_backward_reference; the model runs cross_entropy_forward, the same sums done faster
+        (no one-hot matrix, row sums as products with a vector of ones). Both must give the same numbers:
     """)
     targets = rng.integers(0, V, N)
     mask = np.array([0.0, 1.0, 1.0, 0.0, 1.0])   # rows 0 and 3 are the prompt: not counted
-    my_loss, my_ce_cache = my_cross_entropy_forward(logits, targets, mask)
-    their_loss, their_ce_cache = cross_entropy_forward(logits[None], targets[None], mask[None])
-    my_dlogits, _ = my_cross_entropy_backward(1.0, my_ce_cache)
-    their_dlogits, _ = cross_entropy_backward(1.0, their_ce_cache)
-    print(f"  your loss {my_loss:.6f}, minipad's {their_loss:.6f}")
-    lesson.check(abs(my_loss - their_loss) < 1e-12, "your loss equals minipad.nn.cross_entropy_forward's")
-    lesson.check(np.allclose(my_dlogits, their_dlogits[0], rtol=0, atol=1e-12),
-                 "your dlogits equal minipad.nn.cross_entropy_backward's")
-    lesson.check(np.all(my_dlogits[mask == 0] == 0), "rows outside the mask get no gradient at all")
-    errors = check_layer(lambda z: my_cross_entropy_forward(z, targets, mask), my_cross_entropy_backward,
-                         {"logits": logits}, {}, rng)
+    plain_loss, plain_cache = cross_entropy_forward_reference(logits[None], targets[None], mask[None])
+    fast_loss, fast_cache = cross_entropy_forward(logits[None], targets[None], mask[None])
+    plain_dlogits = cross_entropy_backward_reference(1.0, plain_cache)[0][0]
+    fast_dlogits = cross_entropy_backward(1.0, fast_cache)[0][0]
+    by_hand = (plain_cache.probs - np.eye(V)[targets]) * (mask / mask.sum())[:, None]   # the formula above
+    print(f"  reference loss {plain_loss:.6f}, fast {fast_loss:.6f}")
+    lesson.check(abs(plain_loss - fast_loss) < 1e-12, "the reference loss equals the fast one the model runs")
+    lesson.check(np.allclose(plain_dlogits, by_hand, rtol=0, atol=1e-12)
+                 and np.allclose(fast_dlogits, by_hand, rtol=0, atol=1e-12),
+                 "your dlogits equal both forms' cross_entropy_backward")
+    lesson.check(np.all(plain_dlogits[mask == 0] == 0), "rows outside the mask get no gradient at all")
+    errors = check_layer(lambda z: cross_entropy_forward_reference(z, targets[None], mask[None]),
+                         cross_entropy_backward_reference, {"logits": logits[None]}, {}, rng)
     lesson.show(format_errors(errors, TOLERANCE))
-    lesson.check(errors["logits"] < TOLERANCE, "your cross-entropy backward passes the gradient check")
+    lesson.check(errors["logits"] < TOLERANCE, "the cross-entropy backward passes the gradient check")
     uniform_loss, _ = cross_entropy_forward(np.zeros((1, N, V)), targets[None], mask[None])
     lesson.check(abs(uniform_loss - np.log(V)) < 1e-12,
                  f"a model that knows nothing (equal logits) has loss log V = {np.log(V):.4f}")
 
-    lesson.step("Train with your own backward")
+    lesson.step("Train with these backward passes")
     lesson.say("""
         Put the two layers together: a one-layer classifier, logits = onehot(a) ++ onehot(b) @ W + bias,
-        for the 100 pairs of digits a, b. It is trained twice with your backward and plain gradient
+        for the 100 pairs of digits a, b. It is trained twice with these backward passes and plain gradient
         descent: once to predict a column's carry (a + b >= 10), once its digit ((a + b) mod 10).
     """)
     a_digits, b_digits = (grid.reshape(-1) for grid in np.meshgrid(np.arange(10), np.arange(10)))
@@ -184,13 +151,13 @@ def main():
         weight = rng.standard_normal((20, classes)) * 0.01
         bias = np.zeros(classes)
         for _ in range(steps):
-            logits, linear_cache = my_linear_forward(features, weight, bias)
-            loss, loss_cache = my_cross_entropy_forward(logits, labels, np.ones(100))
-            dlogits, _ = my_cross_entropy_backward(1.0, loss_cache)
-            _, grads = my_linear_backward(dlogits, linear_cache)
+            logits, linear_cache = linear_forward(features, weight, bias)
+            loss, loss_cache = cross_entropy_forward_reference(logits[None], labels[None], np.ones((1, 100)))
+            dlogits, _ = cross_entropy_backward_reference(1.0, loss_cache)
+            _, grads = linear_backward(dlogits[0], linear_cache)
             weight -= 1.0 * grads["weight"]   # the optimizer, not the backward, changes the weights
             bias -= 1.0 * grads["bias"]
-        accuracy[name] = float(np.mean(my_linear_forward(features, weight, bias)[0].argmax(axis=1) == labels))
+        accuracy[name] = float(np.mean(linear_forward(features, weight, bias)[0].argmax(axis=1) == labels))
         print(f"  {name}: loss {loss:.4f} after {steps} steps, accuracy {100 * accuracy[name]:.0f}% "
               f"(chance {100 / classes:.0f}%)")
     lesson.check(accuracy["carry"] == 1.0, "the carry is a linear decision: learned perfectly")
@@ -202,13 +169,13 @@ def main():
     """)
 
     lesson.finish([
-        "Break my_linear_backward on purpose (forget the bias sum, or use weight instead of weight.T) and "
-        "watch the gradient check name the parameter.",
+        "Copy linear_backward from minipad/nn/linear.py into this file and break it on purpose (forget the "
+        "bias sum, or use weight instead of weight.T): watch the gradient check name the parameter.",
         "Run the linear gradient check in float32 (x.astype(np.float32)...): check_layer refuses. Why is "
         "float32 useless for central differences with h = 1e-5?",
         "Change h: try step=1e-2 and step=1e-9 in check_layer. Where does the error come from in each case?",
-        "Add a hidden layer (linear, then a nonlinearity, then linear) to the digit classifier and train it "
-        "with your backward: can it learn (a + b) mod 10 now?",
+        "Add a hidden layer (linear_forward, gelu_forward, linear_forward) to the digit classifier and train "
+        "it with their backward passes: can it learn (a + b) mod 10 now?",
     ])
 
 

@@ -6,7 +6,8 @@ intermediate one at a time, then fold the steps into one formula, and decide wha
 keep for the backward. For GELU, derive the derivative of its tanh form and watch the gradient check
 catch a backward that uses the other (erf) form.
 
-Read first: minipad/nn/layernorm.py and minipad/nn/gelu.py (the docstrings state the maths).
+Read first: minipad/nn/layernorm.py and minipad/nn/gelu.py: each holds the plain reference form (the
+maths as written) and the fast form the model runs, which tests check agree.
 
 Time: about a second (--quick: the same, on smaller arrays).
 
@@ -23,8 +24,9 @@ import math
 import numpy as np
 
 from minipad.gradcheck import check_layer, format_errors
-from minipad.nn import gelu_backward, gelu_forward, layernorm_backward, layernorm_forward
-from minipad.nn.gelu import GELU_CUBIC, GELU_SCALE
+from minipad.nn import (gelu_backward, gelu_backward_reference, gelu_forward, gelu_forward_reference,
+                        layernorm_backward, layernorm_backward_reference, layernorm_forward,
+                        layernorm_forward_reference)
 from minipad.nn.layernorm import EPS
 from minipad.plot import line_plot
 
@@ -33,19 +35,12 @@ TOLERANCE = 1e-7
 
 # %%
 # ------------------------------------------------------------------------------------------ LayerNorm
-def my_layernorm_forward(x, gain, bias):
-    """x (N,C) -> out (N,C), normalised row by row. Cache: x, mean and rstd per row, gain."""
-    mean = x.mean(axis=1, keepdims=True)                  # (N,1)
-    var = ((x - mean) ** 2).mean(axis=1, keepdims=True)   # (N,1)
-    rstd = 1.0 / np.sqrt(var + EPS)                        # (N,1)
-    xhat = (x - mean) * rstd                               # (N,C)
-    return xhat * gain + bias, (x, mean, rstd, gain)
-
-
-# %%
+# The forward and the folded backward are the package's reference forms (minipad/nn/layernorm.py):
+# layernorm_forward_reference and layernorm_backward_reference. This lesson derives the backward step by step.
 def layernorm_backward_step_by_step(dout, cache):
     """Reverse the forward one line at a time, the way you derive it on paper."""
     x, mean, rstd, gain = cache
+    mean, rstd = mean[:, None], rstd[:, None]   # one number per row, (N,1)
     C = x.shape[1]
     centred = x - mean
     var = 1.0 / rstd ** 2 - EPS
@@ -67,36 +62,8 @@ def layernorm_backward_step_by_step(dout, cache):
 
 
 # %%
-def my_layernorm_backward(dout, cache):
-    """The same, folded into one line (the mean of centred is 0, which kills the cross terms):
-        dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),   dxhat = dout * gain
-    """
-    x, mean, rstd, gain = cache
-    xhat = (x - mean) * rstd          # recomputed: one cheap pass instead of caching (N,C)
-    dxhat = dout * gain
-    dx = rstd * (dxhat - dxhat.mean(axis=1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=1, keepdims=True))
-    return dx, {"gain": (dout * xhat).sum(axis=0), "bias": dout.sum(axis=0)}
-
-
-# %%
 # ----------------------------------------------------------------------------------------------- GELU
-def my_gelu_forward(x):
-    """gelu(x) = 0.5 x (1 + tanh(u)), u = k (x + a x^3). Cache: x and tanh(u)."""
-    tanh_u = np.tanh(GELU_SCALE * (x + GELU_CUBIC * x ** 3))
-    return 0.5 * x * (1.0 + tanh_u), (x, tanh_u)
-
-
-# %%
-def my_gelu_backward(dout, cache):
-    """Product rule, then the chain rule through tanh (tanh' = 1 - tanh^2):
-        gelu'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 a x^2),   t = tanh(u)
-    """
-    x, tanh_u = cache
-    derivative = 0.5 * (1.0 + tanh_u) + 0.5 * x * (1.0 - tanh_u ** 2) * GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x ** 2)
-    return dout * derivative, {}
-
-
-# %%
+# The matching derivative is the package's gelu_backward_reference (minipad/nn/gelu.py). Here is the other one:
 def erf_gelu_backward(dout, cache):
     """The derivative of the *exact* GELU, x * Phi(x): Phi(x) + x * phi(x). Right formula, wrong forward."""
     x, _ = cache
@@ -121,9 +88,10 @@ def main():
     x = rng.standard_normal((N, C)) * 3.0 + 1.5
     gain = rng.standard_normal(C)
     bias = rng.standard_normal(C)
-    mine, cache = my_layernorm_forward(x, gain, bias)
-    theirs, _ = layernorm_forward(x, gain, bias)
-    lesson.check(np.allclose(mine, theirs, rtol=0, atol=1e-12), "your forward equals minipad.nn.layernorm_forward")
+    mine, cache = layernorm_forward_reference(x, gain, bias)   # the formulas as written
+    theirs, _ = layernorm_forward(x, gain, bias)               # the fast form the model runs
+    lesson.check(np.allclose(mine, theirs, rtol=0, atol=1e-12),
+                 "the reference forward equals the fast minipad.nn.layernorm_forward")
     unit, _ = layernorm_forward(x, np.ones(C), np.zeros(C))
     lesson.check(np.allclose(unit.mean(axis=1), 0.0, atol=1e-12) and np.allclose(unit.var(axis=1), 1.0, atol=1e-3),
                  "with unit gain and zero bias every row has mean 0 and variance 1")
@@ -136,20 +104,21 @@ def main():
         out = xhat * gain + bias. Reverse them one at a time (see layernorm_backward_step_by_step in this
         file). The catch is that x reaches xhat by three roads: directly, through the mean and through the
         variance; the gradient is the sum over all three. Folding the steps gives one line,
-        dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
+        dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)): read it in
+        layernorm_backward_reference; layernorm_backward is the same line, done chunk by chunk.
     """)
     upstream = rng.standard_normal((N, C))
     step_dx, step_grads = layernorm_backward_step_by_step(upstream, cache)
-    fold_dx, fold_grads = my_layernorm_backward(upstream, cache)
+    fold_dx, fold_grads = layernorm_backward_reference(upstream, cache)
     their_dx, their_grads = layernorm_backward(upstream, layernorm_forward(x, gain, bias)[1])
     lesson.check(np.allclose(step_dx, fold_dx, rtol=0, atol=1e-12), "the step-by-step and the folded dx agree")
     lesson.check(np.allclose(fold_dx, their_dx, rtol=0, atol=1e-12)
                  and all(np.allclose(fold_grads[k], their_grads[k], rtol=0, atol=1e-12) for k in ("gain", "bias")),
-                 "your gradients equal minipad.nn.layernorm_backward's")
+                 "the folded gradients equal the fast minipad.nn.layernorm_backward's")
     lesson.check(np.allclose(fold_dx.sum(axis=1), 0.0, atol=1e-12),
                  "each row of dx sums to 0 (moving a whole row together changes nothing)")
-    for name, backward in (("step by step", layernorm_backward_step_by_step), ("folded", my_layernorm_backward)):
-        errors = check_layer(my_layernorm_forward, backward, {"x": x}, {"gain": gain, "bias": bias}, rng)
+    for name, backward in (("step by step", layernorm_backward_step_by_step), ("folded", layernorm_backward_reference)):
+        errors = check_layer(layernorm_forward_reference, backward, {"x": x}, {"gain": gain, "bias": bias}, rng)
         print(f"  gradient check, {name}:")
         lesson.show(format_errors(errors, TOLERANCE), indent=6)
         lesson.check(max(errors.values()) < TOLERANCE, f"the {name} backward passes the gradient check")
@@ -179,22 +148,23 @@ def main():
         0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 a x^2) with t the tanh: caching t saves the costliest part.
     """)
     h = rng.standard_normal((N, 4 * C)) * 2.0
-    mine, gelu_cache = my_gelu_forward(h)
-    theirs, their_gelu_cache = gelu_forward(h.copy())
-    lesson.check(np.allclose(mine, theirs, rtol=0, atol=1e-12), "your GELU forward equals minipad.nn.gelu_forward")
+    mine, gelu_cache = gelu_forward_reference(h)
+    theirs, their_gelu_cache = gelu_forward(h)
+    lesson.check(np.allclose(mine, theirs, rtol=0, atol=1e-12), "the reference GELU equals the fast gelu_forward")
     upstream = rng.standard_normal(h.shape)
-    lesson.check(np.allclose(my_gelu_backward(upstream, gelu_cache)[0], gelu_backward(upstream, their_gelu_cache)[0],
-                             rtol=0, atol=1e-12), "your GELU backward equals minipad.nn.gelu_backward")
+    lesson.check(np.allclose(gelu_backward_reference(upstream, gelu_cache)[0],
+                             gelu_backward(upstream, their_gelu_cache)[0], rtol=0, atol=1e-12),
+                 "and its backward equals the fast gelu_backward")
     errors = {}
-    for name, backward in (("tanh form (matches the forward)", my_gelu_backward),
+    for name, backward in (("tanh form (matches the forward)", gelu_backward_reference),
                            ("erf form (the exact GELU's derivative)", erf_gelu_backward)):
-        errors[name] = check_layer(my_gelu_forward, backward, {"x": h}, {}, rng)["x"]
+        errors[name] = check_layer(gelu_forward_reference, backward, {"x": h}, {}, rng)["x"]
         print(f"  gradient check of the {name}: relative error {errors[name]:.1e}")
     lesson.check(errors["tanh form (matches the forward)"] < TOLERANCE, "the matching derivative passes")
     lesson.check(errors["erf form (the exact GELU's derivative)"] > 1e-5,
                  "the derivative of the other approximation fails, though it looks just as right")
     grid = np.linspace(-4.0, 4.0, 161)
-    slope, _ = my_gelu_backward(np.ones_like(grid), my_gelu_forward(grid)[1])
+    slope, _ = gelu_backward_reference(np.ones_like(grid), gelu_forward_reference(grid)[1])
     print(line_plot(slope, width=48, height=8, title="gelu'(x) for x from -4 to 4 (tanh form)", x=grid))
     lesson.check(slope.min() < 0 and abs(slope[-1] - 1.0) < 1e-3 and abs(slope[0]) < 1e-3,
                  "gelu' dips below 0 for negative x, and tends to 0 on the left and 1 on the right")
@@ -204,13 +174,13 @@ def main():
     """)
 
     lesson.finish([
-        "Cache xhat instead of mean and rstd in my_layernorm_forward and time both backwards on a (32*320, 64) "
-        "input: is recomputing xhat slower than reading it?",
+        "Copy layernorm_forward_reference into this file, cache xhat instead of mean and rstd, and time both "
+        "backwards on a (32*320, 64) input: is recomputing xhat slower than reading it?",
         "Remove the 'dx = dcentred - mean(dcentred)' line from the step-by-step backward: which check fails, "
         "and which law (rows of dx sum to 0) explains it?",
         "Set eps to 0 and feed a row of equal values. What happens to the forward, and to the gradient check?",
-        "Replace GELU by ReLU (max(0, x)) in a copy of my_gelu_forward and backward: what does the gradient "
-        "check say at x = 0 exactly, and why does it not matter in practice?",
+        "Replace GELU by ReLU (max(0, x)) in a copy of gelu_forward_reference and its backward: what does the "
+        "gradient check say at x = 0 exactly, and why does it not matter in practice?",
     ])
 
 

@@ -1,14 +1,16 @@
 # %%
 """Lesson 4: Causal self-attention: forward, backward, and the causal mask as a law you can test.
 
-Goal: write multi-head causal attention yourself, derive its backward pass, check it numerically and
-against the package, and turn "a position never sees the future" into tests that would catch a leak.
+Goal: read multi-head causal attention as the textbook writes it (the package's reference form), derive
+its backward pass, check it numerically and against the fast form the model runs, and turn "a position
+never sees the future" into tests that would catch a leak.
 
-Read first: minipad/nn/attention.py (the docstring has the maths) and minipad/nn/rope.py.
+Read first: minipad/nn/attention.py (attention_forward_reference and attention_backward_reference first,
+then the fast form), minipad/nn/mask.py and minipad/nn/rope.py.
 
 Time: about a second (--quick: the same, on smaller arrays).
 
-What you should see: your attention equal to the package's; attention rows that sum to 1 with zeros
+What you should see: the reference attention equal to the fast one; attention rows that sum to 1 with zeros
 above the diagonal; outputs (and a whole GPT's logits) that do not move when a later token changes; no
 gradient flowing to the future; gradient checks around 1e-10; and rotary positions that make attention
 depend on relative positions only.
@@ -24,52 +26,10 @@ import numpy as np
 
 from minipad.gradcheck import check_layer, format_errors
 from minipad.model import GPT, GPTConfig
-from minipad.nn import attention_backward, attention_forward, attention_probabilities, rope_tables
+from minipad.nn import (attention_backward, attention_backward_reference, attention_forward,
+                        attention_forward_reference, attention_probabilities, causal_mask, rope_tables)
 
 TOLERANCE = 1e-7
-
-
-# %%
-def my_attention_forward(qkv, n_head):
-    """qkv (B,T,3C) -> y (B,T,C), as the textbook writes it. Cache: q, k, v (B,NH,T,HS) and att (B,NH,T,T)."""
-    B, T, C3 = qkv.shape
-    C = C3 // 3
-    HS = C // n_head
-
-    def heads(part):  # (B,T,C) -> (B,NH,T,HS)
-        return part.reshape(B, T, n_head, HS).transpose(0, 2, 1, 3)
-
-    q, k, v = heads(qkv[..., :C]), heads(qkv[..., C:2 * C]), heads(qkv[..., 2 * C:])
-    scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(HS)                 # (B,NH,T,T)
-    future = np.triu(np.ones((T, T), dtype=bool), k=1)                    # True where key > query
-    scores = np.where(future, -np.inf, scores)                            # exp(-inf) = 0: no weight
-    att = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    att /= att.sum(axis=-1, keepdims=True)                                # (B,NH,T,T), rows sum to 1
-    y = att @ v                                                           # (B,NH,T,HS)
-    return y.transpose(0, 2, 1, 3).reshape(B, T, C), (q, k, v, att)
-
-
-# %%
-def my_attention_backward(dout, cache):
-    """dout (B,T,C) -> dqkv (B,T,3C). Each line reverses one forward line:
-        y = att @ v               ->  datt = dy @ v^T,  dv = att^T @ dy
-        att = softmax(scores)     ->  dscores = att * (datt - rowsum(att * datt))
-        scores = q @ k^T / sqrt(HS) -> dq = dscores @ k / sqrt(HS),  dk = dscores^T @ q / sqrt(HS)
-    The mask needs no line of its own: att is 0 above the diagonal, so dscores is 0 there too.
-    """
-    q, k, v, att = cache
-    B, NH, T, HS = q.shape
-    dy = dout.reshape(B, T, NH, HS).transpose(0, 2, 1, 3)
-    datt = dy @ v.transpose(0, 1, 3, 2)
-    dv = att.transpose(0, 1, 3, 2) @ dy
-    dscores = att * (datt - (att * datt).sum(axis=-1, keepdims=True))
-    dq = dscores @ k / math.sqrt(HS)
-    dk = dscores.transpose(0, 1, 3, 2) @ q / math.sqrt(HS)
-
-    def merge(part):  # (B,NH,T,HS) -> (B,T,C)
-        return part.transpose(0, 2, 1, 3).reshape(B, T, NH * HS)
-
-    return np.concatenate([merge(dq), merge(dk), merge(dv)], axis=-1), {}
 
 
 # %%
@@ -84,15 +44,21 @@ def main():
     lesson.say(f"""
         A linear layer has made queries, keys and values side by side: qkv (B,T,3C). Each of the NH heads
         takes its (T,HS) slices q, k, v; position t scores every position s by q[t] . k[s] / sqrt(HS),
-        the scores of s > t are set to -inf, a softmax turns each row into weights, and y[t] is the
-        weighted average of the values. Here B={B}, T={T}, NH={NH}, HS={HS}.
+        the bias sets the scores of s > t to -inf, a softmax turns each row into weights, and y[t] is the
+        weighted average of the values. attention_forward_reference is these lines; attention_forward,
+        which the model runs, computes the same in blocks of query rows and skips the keys no query of a
+        block may see. Here B={B}, T={T}, NH={NH}, HS={HS}.
     """)
     qkv = rng.standard_normal((B, T, 3 * C))
-    mine, my_cache = my_attention_forward(qkv, NH)
-    theirs, their_cache = attention_forward(qkv.copy(), NH)
+    plain, plain_cache = attention_forward_reference(qkv, NH)
+    theirs, their_cache = attention_forward(qkv, NH)
     att = attention_probabilities(their_cache)
-    lesson.check(np.allclose(mine, theirs, rtol=0, atol=1e-12), "your output equals minipad.nn.attention_forward")
-    lesson.check(np.allclose(my_cache[3], att, rtol=0, atol=1e-12), "and so do the attention weights")
+    print("  the causal bias for T = 4 (added to the scores):")
+    for row in causal_mask(4, np.float64).bias:
+        print("    " + " ".join(f"{b:5.0f}" for b in row))
+    lesson.check(np.allclose(plain, theirs, rtol=0, atol=1e-12),
+                 "the reference output equals the fast minipad.nn.attention_forward")
+    lesson.check(np.allclose(plain_cache.att, att, rtol=0, atol=1e-12), "and so do the attention weights")
     print("  head 0's weights for the first sequence (row = query position, column = key position):")
     for row in att[0, 0]:
         print("    " + " ".join(f"{w:5.2f}" for w in row))
@@ -126,23 +92,26 @@ def main():
     lesson.step("Backward, derived line by line")
     lesson.say("""
         Reverse each forward line: y = att @ v gives dv = att^T @ dy and datt = dy @ v^T; the softmax gives
-        dscores = att * (datt - rowsum(att * datt)); the scores give dq = dscores @ k / sqrt(HS) and
-        dk = dscores^T @ q / sqrt(HS). The cache is q, k, v and att: every product above needs them.
+        dscores = att * (datt - rowsum(att * datt)) (softmax_backward); the scores give
+        dq = dscores @ k / sqrt(HS) and dk = dscores^T @ q / sqrt(HS). The mask needs no line of its own:
+        att is 0 where a key is hidden, so dscores is 0 there too. The cache is q, k, v and att: every
+        product above needs them. Read it in attention_backward_reference.
     """)
     upstream = rng.standard_normal((B, T, C))
-    my_dqkv, _ = my_attention_backward(upstream, my_cache)
+    plain_dqkv, _ = attention_backward_reference(upstream, plain_cache)
     their_dqkv, _ = attention_backward(upstream, their_cache)
-    lesson.check(np.allclose(my_dqkv, their_dqkv, rtol=0, atol=1e-12),
-                 "your dqkv equals minipad.nn.attention_backward's")
-    errors = {"yours": check_layer(functools.partial(my_attention_forward, n_head=NH), my_attention_backward,
-                                   {"qkv": qkv}, {}, rng)["qkv"],
-              "minipad's": check_layer(functools.partial(attention_forward, n_head=NH), attention_backward,
-                                       {"qkv": qkv}, {}, rng)["qkv"]}
+    lesson.check(np.allclose(plain_dqkv, their_dqkv, rtol=0, atol=1e-12),
+                 "the reference dqkv equals the fast minipad.nn.attention_backward's")
+    errors = {"reference": check_layer(functools.partial(attention_forward_reference, n_head=NH),
+                                       attention_backward_reference, {"qkv": qkv}, {}, rng)["qkv"],
+              "fast": check_layer(functools.partial(attention_forward, n_head=NH), attention_backward,
+                                  {"qkv": qkv}, {}, rng)["qkv"]}
     lesson.show(format_errors(errors, TOLERANCE))
     lesson.check(max(errors.values()) < TOLERANCE, "both pass the gradient check")
     lesson.say("""
-        The package computes the same thing faster: it never divides the (T,T) weights but the (T,HS)
-        result, and gets rowsum(att * datt) from the small tensors (read the docstring of its backward).
+        The fast form computes the same thing faster: it never divides the (T,T) weights but the (T,HS)
+        result, gets rowsum(att * datt) from the small tensors (read the docstring of its backward), and
+        never computes the scores above the diagonal of a block of queries.
     """)
 
     lesson.step("No gradient flows to the future")
@@ -171,11 +140,12 @@ def main():
     lesson.check(error < TOLERANCE, "the rotation's backward passes the gradient check")
 
     lesson.finish([
-        "Remove the mask line (scores = np.where(future, ...)) from my_attention_forward: which checks "
-        "fail, and why would the training loss fall faster than it should?",
+        "Copy attention_forward_reference into this file and drop the bias (+ bias): which checks fail, and why "
+        "would the training loss fall faster than it should?",
         "Forget the 1 / sqrt(HS): for HS = 64 and random q, k of unit variance, print the largest weight "
         "of each row. What does an almost one-hot softmax do to the gradient?",
-        "Rewrite my_attention_forward with a Python loop over heads and compare the speed at T = 300.",
+        "Time attention_forward_reference against attention_forward at T = 300: how much do the blocks of "
+        "query rows save, and how does minipad.nn.mask.QUERY_BLOCK change it?",
         "Build GPTConfig(position='none') and test causality and the shift law: which one still holds?",
     ])
 

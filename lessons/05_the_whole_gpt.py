@@ -23,9 +23,10 @@ import time
 import numpy as np
 
 from minipad.data import make_batch, prompt_text, sample_examples, split_rng
+from minipad.generate import generate_by_recomputing
 from minipad.gradcheck import check_model, format_errors
 from minipad.model import GPT, GPTConfig
-from minipad.optim import AdamW, clip_grad_norm
+from minipad.optim import AdamW, clip_grad_norm, lr_at
 from minipad.tasks import get_task
 
 TOLERANCE = 1e-7
@@ -45,18 +46,6 @@ def count_by_hand(V, C, n_layer, block_size, learned_positions, tied):
             + n_layer * per_block                        # = n_layer * (12 C^2 + 13 C)
             + 2 * C                                      # final LayerNorm
             + (0 if tied else V * C))
-
-
-# %%
-def greedy_write(model, tokenizer, prompt, max_new_tokens):
-    """Greedy decoding by recomputing the whole sequence each step (lesson 10 makes this fast)."""
-    ids = tokenizer.encode(prompt)
-    for _ in range(max_new_tokens):
-        next_id = int(model.forward(np.array([ids]))[0, -1].argmax())
-        if next_id == tokenizer.eos_id:
-            break
-        ids.append(next_id)
-    return tokenizer.decode(ids[len(tokenizer.encode(prompt)):])
 
 
 # %%
@@ -130,7 +119,9 @@ def main():
     lesson.say("""
         If the model can learn anything, it can learn eight examples by heart. A fresh model predicts
         every token about equally, so its first loss should be near log V. Then AdamW, step after step,
-        on the same batch of scratchpads: the loss should fall towards zero.
+        on the same batch of scratchpads, its learning rate decaying from 3e-3 to 3e-4 as in training
+        (a constant rate tends to kick a memorised batch out again with a late spike): the loss should
+        fall towards zero.
     """)
     addition = get_task("addition")
     tokenizer = addition.tokenizer()
@@ -140,13 +131,13 @@ def main():
     config = GPTConfig(V, n_layer=2, n_head=4, n_embd=32 if args.quick else 48, block_size=64, position="rope")
     model = GPT(config, rng)
     optimizer = AdamW.for_model(model, weight_decay=0.0)
-    steps = 200 if args.quick else 300
+    steps = 260 if args.quick else 300
     losses = []
     started = time.perf_counter()
     for step in range(steps):
         loss, grads = model.loss_and_grads(batch.ids, batch.targets, batch.mask)
         clip_grad_norm(grads, 1.0)
-        optimizer.step(model.params, grads, lr=3e-3)
+        optimizer.step(model.params, grads, lr=lr_at(step, 3e-3, 0, steps, 1e-3))
         losses.append(loss)
         if step % (steps // 6) == 0 or step == steps - 1:
             print(f"  step {step + 1:>4}  loss {loss:.4f}")
@@ -154,8 +145,14 @@ def main():
     lesson.check(abs(losses[0] - np.log(V)) < 0.2, f"the first loss is close to log V = {np.log(V):.2f}",
                  f"got {losses[0]:.3f}")
     lesson.check(losses[-1] < 0.05, "the loss on the batch falls below 0.05", f"got {losses[-1]:.4f}")
-    lesson.say("Now let the model write each memorised scratchpad from its prompt alone, greedily:")
-    written = [greedy_write(model, tokenizer, prompt_text(e), len(tokenizer.encode(e.target)) + 2) for e in examples]
+    lesson.say("""
+        Now let the model write each memorised scratchpad from its prompt alone, greedily: the most likely
+        next token, again and again, recomputing the whole sequence each time (generate_by_recomputing;
+        lesson 10 makes this fast).
+    """)
+    prompts = [tokenizer.encode(prompt_text(e)) for e in examples]
+    longest = max(len(tokenizer.encode(e.target)) for e in examples) + 2
+    written = [tokenizer.decode(ids) for ids in generate_by_recomputing(model, prompts, longest, tokenizer.eos_id)]
     right = sum(text == e.target for text, e in zip(written, examples))
     lesson.show(prompt_text(examples[0]) + written[0])
     print(f"  {right} of {len(examples)} targets written back exactly")
@@ -168,7 +165,7 @@ def main():
     lesson.finish([
         "Double n_embd in count_by_hand: by how much does the count grow, and which term dominates?",
         "Set tie_weights=False in the gradient check: is the new head.weight checked too?",
-        "Overfit with lr=3e-2 and lr=3e-4: what happens to the loss curve in each case?",
+        "Overfit with a constant lr of 3e-3, then 3e-2 and 3e-4: what happens to the loss curve in each case?",
         "Overfit with 64 examples instead of 8: how many steps until the loss is below 0.05?",
     ])
 

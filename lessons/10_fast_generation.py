@@ -6,7 +6,8 @@ sequence, and how caching each layer's keys and values makes each step cost one 
 the cached logits agree with a full forward pass, also for prompts of different lengths batched
 with left padding, and measure the speed-up.
 
-Read first: minipad/generate.py (KVCache, forward_step, generate); lesson 4 for attention.
+Read first: minipad/generate.py (KVCache, forward_step, generate, generate_by_recomputing), and in
+minipad/nn/attention.py the KeyValueCache that attention_forward fills; lesson 4 for attention.
 
 Time: about 10 seconds (--quick: about 3 seconds). Uses lesson 7's trained model if it is there
 (runs/lessons/07_scratchpad/model.npz), otherwise a fresh model: the arithmetic is the same.
@@ -24,41 +25,11 @@ import time
 import numpy as np
 
 from minipad.data import prompt_text, sample_examples, split_rng
-from minipad.generate import KVCache, forward_step, generate
+from minipad.generate import KVCache, forward_step, generate, generate_by_recomputing
 from minipad.model import GPT, GPTConfig
 from minipad.tasks import get_task
 from minipad.train import load_model
 
-
-
-# %%
-def generate_by_recomputing(model, prompts, max_new_tokens, stop_token=None):
-    """Greedy decoding the slow way: every step runs the whole sequence through GPT.forward.
-
-    GPT.forward has no padding mask, so prompts are grouped by length and each group decoded on its own.
-    """
-    results = [None] * len(prompts)
-    groups = {}
-    for index, prompt in enumerate(prompts):
-        groups.setdefault(len(prompt), []).append(index)
-    for indices in groups.values():
-        ids = np.array([prompts[i] for i in indices])
-        finished = np.zeros(len(indices), bool)
-        new = [[] for _ in indices]
-        for _ in range(max_new_tokens):
-            tokens = model.forward(ids)[:, -1].argmax(axis=-1)   # (B,), all T positions recomputed
-            for row, token in enumerate(tokens):
-                if not finished[row]:
-                    if token == stop_token:
-                        finished[row] = True
-                    else:
-                        new[row].append(int(token))
-            if finished.all():
-                break
-            ids = np.concatenate([ids, tokens[:, None]], axis=1)
-        for index, tokens in zip(indices, new):
-            results[index] = tokens
-    return results
 
 
 # %%
@@ -88,7 +59,9 @@ def main():
     lesson.step("Step by step with the cache")
     lesson.say("""
         The low-level API: KVCache holds every layer's keys and values; forward_step runs new tokens through
-        the model, reading and extending the cache. Feed a prompt, then one token at a time, and compare
+        the model, reading and extending the cache. It is GPT.forward itself: every block's attention gets
+        its layer's cache (attention_forward's kv), writes the new keys and values into it, and lets the
+        new queries attend to all of them; so cached decoding cannot drift from training's forward. Feed a prompt, then one token at a time, and compare
         each step's logits with a full forward pass over the whole sequence so far.
     """)
     example = sample_examples(addition, "test", 1, "scratchpad", split_rng(args.seed, "test"),
@@ -165,8 +138,8 @@ def main():
     lesson.finish([
         "Time both ways at 10, 30, 60 and 120 new tokens and plot the speed-up with minipad.plot.line_plot.",
         "Decode with generate(..., batch_size=1) and batch_size=512: how much do the NumPy calls per step cost?",
-        "Break the cache on purpose: in a copy of forward_step, forget to write the new keys into it. "
-        "Which check of step 2 fails?",
+        "Break the cache on purpose: in KeyValueCache.append (minipad/nn/attention.py), skip writing the new "
+        "keys. Which check of step 2 fails?",
         "Sample instead of taking the argmax (softmax of logits / temperature, then rng.choice): how often "
         "does a trained scratchpad model still get the sum right at temperature 0.5? At 1.0?",
     ])

@@ -4,6 +4,7 @@ Lessons import this module before NumPy. It puts the repository root on sys.path
 ``python lessons/01_scratchpads_as_data.py`` works from any folder even without installing minipad, and it
 asks the BLAS library for one thread unless the environment says otherwise: our matrices are small, and on
 a 2-core machine that is shared, BLAS threads fighting over the cores make every product many times slower.
+It also applies the allocator setting of minipad's entry point (minipad/malloc.py).
 
 Each lesson is also a notebook: its ``# %%`` lines mark cells that Jupyter (with jupytext) and
 VS Code open and run one by one; the last cell runs the lesson with its default settings. The models the
@@ -23,6 +24,10 @@ for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+
+from minipad.malloc import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()   # lessons train: keep freed memory for the next step (see minipad/malloc.py)
 
 DEFAULT_OUT = os.path.join(REPO_ROOT, "runs", "lessons")
 WIDTH = 100
