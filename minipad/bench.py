@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _training_batches(config: TrainConfig, model: GPT, count: int):
+def training_batches(config: TrainConfig, model: GPT, count: int):
     """`count` training batches as train.py draws them: (ids, targets, mask, layout, problem lengths)."""
     task = get_task(config.task)
     tokenizer = Tokenizer(task.spaced_digits)
@@ -245,7 +245,7 @@ def _time_size(size, args, matmul):
     config = bench_config(args, size)
     model = GPT(config.model_config(len(VOCABULARY)), np.random.default_rng(args.seed))
     optimizer = AdamW.for_model(model)
-    batches = _training_batches(config, model, count=4)
+    batches = training_batches(config, model, count=4)
     contenders = [(True, n) for n in args.threads] + [(False, n) for n in args.padded_threads if n > 0]
 
     def step(contender, batch):

@@ -13,7 +13,8 @@ from minipad.nn import (
     attention_forward_reference, attention_mask, attention_probabilities, causal_mask, cross_entropy_backward,
     cross_entropy_backward_reference, cross_entropy_forward, cross_entropy_forward_reference, gelu_backward,
     gelu_backward_reference, gelu_forward, gelu_forward_reference, layernorm_backward,
-    layernorm_backward_reference, layernorm_forward, layernorm_forward_reference, rope_tables,
+    layernorm_backward_reference, layernorm_forward, layernorm_forward_reference, rope_backward,
+    rope_backward_reference, rope_forward, rope_forward_reference, rope_tables,
 )
 from minipad.nn import speed
 
@@ -87,6 +88,23 @@ def test_cross_entropy_fast_equals_reference(seed, B, T, V, density, normalizer)
     assert loss == pytest.approx(loss_reference, rel=1e-12, abs=1e-12)
     assert_same(cross_entropy_backward(0.7, cache)[0], cross_entropy_backward_reference(0.7, cache_reference)[0],
                 "cross-entropy dlogits")
+
+
+@settings(max_examples=15)
+@given(seed=seeds, B=st.integers(1, 3), NH=st.integers(1, 3), T=st.integers(1, 6), half=st.integers(1, 4),
+       per_row=st.booleans(), stacked=st.booleans())
+def test_rope_fast_equals_reference(seed, B, NH, T, half, per_row, stacked):
+    rng = np.random.default_rng(seed)
+    positions = rng.integers(0, 60, (B, T)) if per_row else np.arange(T)
+    cos, sin = rope_tables(positions, 2 * half, np.float64)
+    x = rng.standard_normal(((2,) if stacked else ()) + (B, NH, T, 2 * half))  # q and k rotated together
+    out, cache = rope_forward(x, cos, sin)
+    out_reference, cache_reference = rope_forward_reference(x, cos, sin)
+    assert_same(out, out_reference, "rope forward")
+    dout = rng.standard_normal(x.shape)
+    assert_same(rope_backward(dout, cache)[0], rope_backward_reference(dout, cache_reference)[0], "rope dx")
+    errors = check_layer(lambda x: rope_forward_reference(x, cos, sin), rope_backward_reference, {"x": x}, {}, rng)
+    assert_passes(errors, "rope reference")
 
 
 def random_visible(rng, B, T, kind):

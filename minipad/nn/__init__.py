@@ -5,7 +5,7 @@
 
 The cache (a NamedTuple whose fields say what they hold) keeps what the backward needs; nothing is stored
 anywhere else, so calls never interfere. Where the fast form hides the maths (LayerNorm, GELU, attention,
-the loss), the plain form sits beside it as <layer>_forward_reference / <layer>_backward_reference, with
+RoPE, the loss), the plain form sits beside it as <layer>_forward_reference / <layer>_backward_reference, with
 the same results (tests check both agree); the model runs the fast form. speed.py holds the speed idioms
 the fast forms share, with their measured reasons.
 """
@@ -27,7 +27,7 @@ from .loss import (
 )
 from .mask import AttentionMask, KeyRange, attention_mask, causal_mask
 from .mlp import mlp_backward, mlp_forward
-from .rope import rope_backward, rope_forward, rope_tables
+from .rope import rope_backward, rope_backward_reference, rope_forward, rope_forward_reference, rope_tables
 from .softmax import softmax_backward, softmax_forward
 
 __all__ = [
@@ -38,6 +38,6 @@ __all__ = [
     "embedding_backward", "embedding_forward", "gelu_backward", "gelu_backward_reference", "gelu_forward",
     "gelu_forward_reference", "head_backward", "head_forward", "join_heads", "layernorm_backward",
     "layernorm_backward_reference", "layernorm_forward", "layernorm_forward_reference", "linear_backward",
-    "linear_forward", "merge_heads", "mlp_backward", "mlp_forward", "rope_backward", "rope_forward",
-    "rope_tables", "softmax_backward", "softmax_forward", "split_heads",
+    "linear_forward", "merge_heads", "mlp_backward", "mlp_forward", "rope_backward", "rope_backward_reference",
+    "rope_forward", "rope_forward_reference", "rope_tables", "softmax_backward", "softmax_forward", "split_heads",
 ]

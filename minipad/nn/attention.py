@@ -29,12 +29,16 @@ from .softmax import softmax_backward, softmax_forward
 from .speed import row_sums
 
 
-def split_heads(qkv, n_head):
-    """(B,T,3C) -> q, k, v, each a contiguous (B,NH,T,HS) array."""
+def stack_heads(qkv, n_head):
+    """(B,T,3C) -> one contiguous (3,B,NH,T,HS) array: q, k, v, each split into its heads."""
     B, T, C3 = qkv.shape
     head_size = C3 // (3 * n_head)
-    stacked = qkv.reshape(B, T, 3, n_head, head_size).transpose(2, 0, 3, 1, 4)  # (3,B,NH,T,HS)
-    q, k, v = np.ascontiguousarray(stacked)
+    return np.ascontiguousarray(qkv.reshape(B, T, 3, n_head, head_size).transpose(2, 0, 3, 1, 4))
+
+
+def split_heads(qkv, n_head):
+    """(B,T,3C) -> q, k, v, each a contiguous (B,NH,T,HS) array."""
+    q, k, v = stack_heads(qkv, n_head)
     return q, k, v
 
 
@@ -51,6 +55,12 @@ def join_heads(dq, dk, dv):
     for index, part in enumerate((dq, dk, dv)):
         joined[:, :, index] = part.swapaxes(1, 2)  # (B,NH,T,HS) -> (B,T,NH,HS)
     return joined.reshape(B, T, 3 * NH * HS)
+
+
+def unstack_heads(dqkv_heads):
+    """The inverse of stack_heads: (3,B,NH,T,HS) -> (B,T,3C)."""
+    _, B, NH, T, HS = dqkv_heads.shape
+    return dqkv_heads.transpose(1, 3, 0, 2, 4).reshape(B, T, 3 * NH * HS)
 
 
 def _heads(dout, n_head):
@@ -155,12 +165,13 @@ def attention_forward(qkv, n_head, rope=None, mask=None, kv=None):
     kv: None while training; while decoding, this layer's KeyValueCache, which receives the new keys and
     values (the mask then spans all the cache's columns, (T,L) or (B,1,T,L)). No backward through a cache.
     """
-    q, k, v = split_heads(qkv, n_head)  # (B,NH,T,HS) each, fresh arrays
-    B, NH, T, HS = q.shape
+    heads = stack_heads(qkv, n_head)  # (3,B,NH,T,HS), a fresh array
+    qk, v = heads[:2], heads[2]
     rope_cache = None
     if rope is not None:
-        q, rope_cache = rope_forward(q, *rope)
-        k, _ = rope_forward(k, *rope)
+        qk, rope_cache = rope_forward(qk, *rope)  # q and k rotated in one call
+    q, k = qk  # (B,NH,T,HS) each
+    B, NH, T, HS = q.shape
     q *= 1.0 / math.sqrt(HS)  # scale q (T,HS) rather than the scores (T,T); a Python float keeps float32
     if kv is not None:
         k, v = kv.append(k, v)  # (B,NH,L,HS): every column so far
@@ -202,9 +213,8 @@ def attention_backward(dout, cache):
     dy_scaled = dy / rowsum  # (B,NH,T,HS)
     # forward was: e = exp(scores - rowmax), att = e / rowsum (the softmax); rowmax is a constant shift
     rowdot = row_sums(dy_scaled * y)[..., None]  # (B,NH,T,1), sum over d of dy_scaled * y
-    dq = np.empty_like(q)
-    dk = np.zeros_like(k)
-    dv = np.zeros_like(v)
+    dheads = np.zeros((3, B, NH, T, HS), q.dtype)  # dq, dk, dv, as stack_heads laid out q, k, v
+    dq, dk, dv = dheads
     for block, e in zip(blocks, weights):
         queries, keys = slice(block.query_start, block.query_end), slice(block.key_start, block.key_end)
         dy_block = dy_scaled[:, :, queries]  # (B,NH,Q,HS)
@@ -219,11 +229,11 @@ def attention_backward(dout, cache):
     # forward was: q *= 1/sqrt(HS)
     dq *= 1.0 / math.sqrt(HS)
     if rope_cache is not None:
-        # forward was: q, k = rope(q), rope(k)
-        dq, _ = rope_backward(dq, rope_cache)
-        dk, _ = rope_backward(dk, rope_cache)
-    # forward was: q, k, v = split_heads(qkv)
-    return join_heads(dq, dk, dv), {}
+        # forward was: q, k = rope(q, k)
+        drotated, _ = rope_backward(dheads[:2], rope_cache)
+        dheads[:2] = drotated
+    # forward was: q, k, v = stack_heads(qkv)
+    return unstack_heads(dheads), {}
 
 
 def attention_probabilities(cache):
