@@ -12,7 +12,8 @@ spinning for a moment after a product and would steal a core from the next measu
 median step time (and the best, which shows the machine undisturbed when other programs compete for the
 cores); real tokens/s (the problems' own tokens) and padded tokens/s (rows x longest problem, what a
 padded batch computes on); GFLOP/s and their share of the GFLOP/s of a 1024 x 1024 float32 matrix product
-measured in the same run with as many threads; and the peak memory a step allocates (tracemalloc).
+measured in the same run with as many threads; the peak memory a step allocates (tracemalloc); and the
+process's peak resident memory, everything included.
 
 FLOPs counted per training step (matrix products only; a multiply-add is 2 FLOPs; backward = 2 x forward),
 summed over the problems of the batch, t tokens each:
@@ -209,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
     print(_matmul_line(matmul, _blas_setting()))
     print()
     print(_table(rows))
+    _print_peak_rss()
     _print_other_cpu_use(other_cpu.share())
     if args.decode_problems or args.eval_problems:
         other_cpu = OtherCpuUse()
@@ -479,6 +481,17 @@ class OtherCpuUse:
         others = (end[1] - self.start[1]) - (end[2] - self.start[2])
         cpus = os.cpu_count() or 1
         return min(1.0, max(0.0, others / (elapsed * cpus))) if elapsed > 0 else None
+
+
+def _print_peak_rss() -> None:
+    """The process's peak resident memory so far (Linux and macOS), everything included."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_bytes = peak if sys.platform == "darwin" else peak * 1024  # macOS counts bytes, Linux KiB
+    print(f"peak resident memory of this process so far: {peak_bytes / 2**20:.0f} MiB")
 
 
 def _print_other_cpu_use(share: float | None, label: str = "") -> None:
