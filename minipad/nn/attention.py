@@ -218,14 +218,13 @@ def attention_backward(dout, cache):
     for block, e in zip(blocks, weights):
         queries, keys = slice(block.query_start, block.query_end), slice(block.key_start, block.key_end)
         dy_block = dy_scaled[:, :, queries]  # (B,NH,Q,HS)
-        # dv = e^T @ dy_scaled, computed transposed (faster for BLAS here)
-        dv[:, :, keys] += (dy_block.swapaxes(-1, -2) @ e).swapaxes(-1, -2)
+        dv[:, :, keys] += e.swapaxes(-1, -2) @ dy_block  # dv = e^T @ dy_scaled
         dscores = dy_block @ v[:, :, keys].swapaxes(-1, -2)  # (B,NH,Q,K)
         dscores -= rowdot[:, :, queries]
         dscores *= e  # zero where a key is hidden (e = 0): the mask passes no gradient
         # forward was: scores = q @ k^T (q already scaled by 1/sqrt(HS))
         dq[:, :, queries] = dscores @ k[:, :, keys]
-        dk[:, :, keys] += (q[:, :, queries].swapaxes(-1, -2) @ dscores).swapaxes(-1, -2)  # dscores^T @ q
+        dk[:, :, keys] += dscores.swapaxes(-1, -2) @ q[:, :, queries]
     # forward was: q *= 1/sqrt(HS)
     dq *= 1.0 / math.sqrt(HS)
     if rope_cache is not None:
