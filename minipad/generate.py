@@ -96,24 +96,28 @@ def forward_step(model, ids, cache, layout=None):
 
 def _layout_columns(model, layouts, rows, first, width, start):
     """TokenLayout of columns first..first+width-1 of the given rows, from each row's SequenceLayout-like
-    object (lists positions, places, lines, one entry per real token); None without layouts. Padding
+    object (lists positions, places, lines, roles, one entry per real token); None without layouts. Padding
     columns (before start[row]) get 0; places beyond the model's table are clamped to its last row (only
-    tokens a model wrote past any sensible length can get there)."""
+    tokens a model wrote past any sensible length can get there). Only the ids the model uses are built."""
     if layouts is None:
         return None
-    arrays = {name: np.zeros((len(rows), width), np.int64) for name in ("positions", "places", "lines", "roles")}
-    for r, row in enumerate(rows):
-        for name, array in arrays.items():
-            values = getattr(layouts[row], name)
-            begin = max(first, start[r])  # first real column of the span
-            array[r, begin - first:] = values[begin - start[r]:first + width - start[r]]
     config = model.config
+    used = {"positions": config.position_ids != "plain", "places": bool(config.places),
+            "lines": config.line_window, "roles": bool(config.roles)}
+    arrays = {}
+    for name in (name for name, needed in used.items() if needed):
+        lists = [getattr(layouts[row], name) for row in rows]
+        if width == 1 and first >= max(start, default=0):  # one decoding step: a column of real tokens
+            array = np.array([values[first - begin] for values, begin in zip(lists, start)], np.int64)[:, None]
+        else:
+            array = np.zeros((len(rows), width), np.int64)
+            for r, values in enumerate(lists):
+                begin = max(first, start[r])  # first real column of the span
+                array[r, begin - first:] = values[begin - start[r]:first + width - start[r]]
+        arrays[name] = array
     if config.places:
         np.minimum(arrays["places"], config.places - 1, out=arrays["places"])
-    return TokenLayout(positions=arrays["positions"] if config.position_ids != "plain" else None,
-                       places=arrays["places"] if config.places else None,
-                       lines=arrays["lines"] if config.line_window else None,
-                       roles=arrays["roles"] if config.roles else None)
+    return TokenLayout(**arrays)
 
 
 def _generate_batch(model, prompts, max_new_tokens, stop_token, layouts=None):
