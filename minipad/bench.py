@@ -452,26 +452,32 @@ def _matmul_line(matmul: dict, blas_setting: str) -> str:
 class OtherCpuUse:
     """How busy other programs kept the CPUs between creation and `share()` (Linux; elsewhere None).
 
-    The share is (CPU time spent by the whole machine - CPU time spent by this process) / (elapsed time x
-    number of CPUs), from /proc/stat and os.times(). On a shared machine it explains slow, noisy timings.
+    The share is (CPU time spent by the whole machine - CPU time spent by this process and the processes
+    in `own_pids`, e.g. its workers) / (elapsed time x number of CPUs), from /proc. On a shared machine it
+    explains slow, noisy timings.
     """
 
-    def __init__(self):
+    def __init__(self, own_pids=()):
+        self.own_pids = tuple(own_pids)
         self.start = self._snapshot()
 
-    @staticmethod
-    def _snapshot():
+    def _snapshot(self):
         try:
             with open("/proc/stat") as stat:
                 fields = [int(field) for field in stat.readline().split()[1:]]
             ticks_per_second = os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, AttributeError):
+            own_ticks = 0
+            for pid in self.own_pids:
+                with open(f"/proc/{pid}/stat") as stat:
+                    after_name = stat.read().rsplit(")", 1)[1].split()
+                own_ticks += int(after_name[11]) + int(after_name[12])  # utime, stime
+        except (OSError, ValueError, AttributeError, IndexError):
             return None
         idle = fields[3] + fields[4]  # idle and waiting for input/output
         busy = sum(fields[:8]) - idle  # user, nice, system, idle, iowait, irq, softirq, steal
         own = os.times()
-        return time.perf_counter(), busy / ticks_per_second, own.user + own.system + own.children_user \
-            + own.children_system
+        return (time.perf_counter(), busy / ticks_per_second,
+                own.user + own.system + own.children_user + own.children_system + own_ticks / ticks_per_second)
 
     def share(self) -> float | None:
         end = self._snapshot()
