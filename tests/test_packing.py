@@ -48,6 +48,13 @@ def model_for(scheme, seed=0):
 lengths_lists = st.lists(st.integers(1, 12), min_size=1, max_size=7)
 
 
+def scenario(scheme, seed, lengths):
+    """A float64 model of the scheme and a padded batch of problems of the given lengths, with its layout."""
+    rng = np.random.default_rng(seed)
+    ids, targets, mask = padded_batch(rng, lengths)
+    return model_for(scheme), ids, targets, mask, random_layout(rng, lengths, scheme)
+
+
 @given(lengths=lengths_lists)
 def test_first_fit_fills_rows_no_longer_than_the_longest_problem(lengths):
     rows = first_fit_rows(lengths, max(lengths))
@@ -66,10 +73,7 @@ def test_a_row_ends_at_its_last_counted_target():
 @settings(max_examples=10)
 @given(seed=st.integers(0, 2**32 - 1), lengths=lengths_lists)
 def test_each_packed_problem_has_the_logits_it_has_alone(scheme, seed, lengths):
-    rng = np.random.default_rng(seed)
-    model = model_for(scheme)
-    ids, targets, mask = padded_batch(rng, lengths)
-    layout = random_layout(rng, lengths, scheme)
+    model, ids, targets, mask, layout = scenario(scheme, seed, lengths)
     packed = pack(ids, targets, mask, layout)
     assert packed.ids.shape[1] == max(lengths) and packed.ids.shape[0] <= len(lengths)
     assert packed.mask.sum() == mask.sum()
@@ -97,10 +101,7 @@ def test_each_packed_problem_has_the_logits_it_has_alone(scheme, seed, lengths):
 @settings(max_examples=10)
 @given(seed=st.integers(0, 2**32 - 1), lengths=lengths_lists)
 def test_a_packed_batch_has_the_padded_batch_loss_and_gradients(scheme, seed, lengths):
-    rng = np.random.default_rng(seed)
-    model = model_for(scheme)
-    ids, targets, mask = padded_batch(rng, lengths)
-    layout = random_layout(rng, lengths, scheme)
+    model, ids, targets, mask, layout = scenario(scheme, seed, lengths)
     loss, grads = model.loss_and_grads(ids, targets, mask, layout=layout)
     packed = pack(ids, targets, mask, layout)
     packed_loss, packed_grads = model.loss_and_grads(*packed[:3], layout=packed.layout)
