@@ -188,12 +188,10 @@ def prepare(folder, size, args):
     """Model weights and batches for one size, written to folder; returns the setup."""
     from dataclasses import asdict, replace
 
-    from minipad.bench import bench_config, training_batches
-    from minipad.model import GPT
-    from minipad.tokenizer import VOCABULARY
+    from minipad.bench import bench_config, bench_model, training_batches
     bench_args = argparse.Namespace(scheme=args.scheme, batch=args.batch, seed=args.seed)
     config = bench_config(bench_args, size)
-    model = GPT(config.model_config(len(VOCABULARY)), np.random.default_rng(args.seed))
+    model = bench_model(config, args.seed)
     rng = np.random.default_rng(args.seed + 1)
     for array in model.params.values():  # away from the initialisation, so that every gradient is sizeable
         array += (rng.standard_normal(array.shape) * 0.1).astype(array.dtype)

@@ -70,7 +70,6 @@ from .parallel import parallel_loss_and_grads
 from .positions import training_layout
 from .table import format_table
 from .tasks import get_task
-from .tokenizer import VOCABULARY, Tokenizer
 
 __all__ = ["add_arguments", "run", "main", "step_flops", "matmul_gflops", "parse_sizes"]
 
@@ -192,6 +191,12 @@ def bench_config(args, size=None) -> TrainConfig:
     return TrainConfig(**settings, batch_size=args.batch, seed=args.seed)
 
 
+def bench_model(config: TrainConfig, seed: int) -> GPT:
+    """A fresh model of the config, for the task's vocabulary."""
+    vocab_size = get_task(config.task).tokenizer().vocab_size
+    return GPT(config.model_config(vocab_size), np.random.default_rng(seed))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark described by the parsed arguments and print its tables; returns 0."""
     if args.blas_threads:
@@ -228,12 +233,12 @@ def run(args: argparse.Namespace) -> int:
 def training_batches(config: TrainConfig, model: GPT, count: int):
     """`count` training batches as train.py draws them: (ids, targets, mask, layout, problem lengths)."""
     task = get_task(config.task)
-    tokenizer = Tokenizer(task.spaced_digits)
+    tokenizer = task.tokenizer()
     rng = np.random.default_rng(config.seed)
-    options = config.task_options("train")
+    options = config.split_options("train")
     batches = []
     for _ in range(count):
-        examples = [task.render(sample_problem(task, "train", rng, **options), config.format)
+        examples = [task.render(sample_problem(task, "train", rng, options), config.format)
                     for _ in range(config.batch_size)]
         batch = make_batch(tokenizer, examples)
         layout = training_layout(model.config, task, config.format, tokenizer, examples, batch, rng)
@@ -245,7 +250,7 @@ def training_batches(config: TrainConfig, model: GPT, count: int):
 def _time_size(size, args, matmul):
     """Time one model size for every contender; returns one table row (a dict) per contender."""
     config = bench_config(args, size)
-    model = GPT(config.model_config(len(VOCABULARY)), np.random.default_rng(args.seed))
+    model = bench_model(config, args.seed)
     optimizer = AdamW.for_model(model)
     batches = training_batches(config, model, count=4)
     contenders = [(True, n) for n in args.threads] + [(False, n) for n in args.padded_threads if n > 0]
@@ -310,15 +315,16 @@ def _decoding(args) -> str:
     from .generate import generate, generate_by_recomputing
     from .positions import decoding_layouts
     config = bench_config(args)
-    model = GPT(config.model_config(len(VOCABULARY)), np.random.default_rng(args.seed))
+    model = bench_model(config, args.seed)
     task = get_task(config.task)
-    tokenizer = Tokenizer(task.spaced_digits)
+    tokenizer = task.tokenizer()
     lines = [f"decoding, default model {config.n_layer}x{config.n_head}x{config.n_embd} (random weights, greedy, "
              f"no stop token: every problem writes its whole target length)"]
     rows = []
+    split = "ood" if config.has_ood_split() else "test"
     if args.decode_problems:
-        examples = sample_examples(task, "ood", args.decode_problems, config.format, split_rng(args.seed, "ood"),
-                                   **config.task_options("ood"))
+        examples = sample_examples(task, split, args.decode_problems, config.format, split_rng(args.seed, split),
+                                   config.options())
         prompts = [tokenizer.encode(prompt_text(example)) for example in examples]
         new_tokens = args.new_tokens or max(len(tokenizer.encode(example.target)) + 1 for example in examples)
         rates = []
@@ -330,11 +336,11 @@ def _decoding(args) -> str:
             decode(model, prompts[:n], new_tokens, None, layouts=layouts)
             elapsed = time.perf_counter() - started
             rates.append(n / elapsed)
-            rows.append([name, "just beyond the training sizes", n, new_tokens, f"{elapsed:.2f}", f"{n / elapsed:.3g}"])
+            rows.append([name, "just beyond the training sizes" if split == "ood" else "held-out", n, new_tokens, f"{elapsed:.2f}", f"{n / elapsed:.3g}"])
         rows.append(["speed-up of the cache", "", "", "", "", f"{rates[0] / rates[1]:.1f}x"])
     if args.eval_problems:
         examples = sample_examples(task, "test", args.eval_problems, config.format, split_rng(args.seed, "test"),
-                                   **config.task_options("test"))
+                                   config.options())
         started = time.perf_counter()
         decode_answers(model, task, examples, config.format)
         elapsed = time.perf_counter() - started

@@ -18,8 +18,8 @@ exactly what it learned before; no random draw is made, so a run stays reproduci
 
 A padded row's problem ends at its last counted target: the columns after it count for nothing and,
 attention being causal, change nothing before them, so they are dropped. Rows are filled first-fit, the
-longest problems first, into rows of a given length (training: the model's block size; at least the
-longest problem): no problem is ever split.
+longest problems first, into rows of a given length (training: minipad/parallel.py's PACKED_ROW_LENGTH;
+at least the longest problem): no problem is ever split.
 """
 from __future__ import annotations
 
