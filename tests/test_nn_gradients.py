@@ -137,10 +137,20 @@ def test_cross_entropy(seed, B, T, V, scale, mask_density, normalizer):
     assert_all_close(errors, "cross-entropy")
 
 
-@pytest.mark.parametrize("rope, windowed", [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize("rope", [False, True])
 @settings(max_examples=10)  # each example checks ~1,000 entries; the model tests cover blocks too
 @given(seed=seeds, B=batch_sizes, T=lengths, NH=st.integers(2, 3), HS=st.sampled_from([2, 4]))
-def test_block(rope, windowed, seed, B, T, NH, HS):
+def test_block(rope, seed, B, T, NH, HS):
+    check_block(rope, False, seed, B, T, NH, HS)
+
+
+@settings(max_examples=3)  # the same layers as test_block; what is new is the mask in blocks of queries
+@given(seed=seeds, T=st.integers(3, 5))
+def test_block_with_a_line_window_in_query_blocks(seed, T):
+    check_block(True, True, seed, 1, T, 2, 4)
+
+
+def check_block(rope, windowed, seed, B, T, NH, HS):
     rng = np.random.default_rng(seed)
     C = NH * HS  # at least 4: LayerNorm needs C >= 3 for an accurate check, see test_layernorm
     shapes = {"ln1.gain": C, "ln1.bias": C, "attn.qkv.weight": (C, 3 * C), "attn.qkv.bias": 3 * C,
