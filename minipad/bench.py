@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -39,6 +40,7 @@ import numpy as np
 
 from .cli import whole_number
 from .errors import UserError
+from .memory import check_fits_in_memory, training_step_bytes
 from .model import GPT, GPTConfig
 from .optim import AdamW
 from .parallel import DataParallel
@@ -79,8 +81,8 @@ def _non_negative_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 
@@ -115,7 +117,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "process's setting)")
     parser.add_argument("--matmul-size", type=whole_number(1), default=1024,
                         help="side of the square float32 product that measures the BLAS peak (default: 1024)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed for weights and tokens (default: 0)")
+    parser.add_argument("--seed", type=whole_number(0), default=0,
+                        help="random seed for weights and tokens (default: 0)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # rows for a parent process
 
 
@@ -126,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.warmup < 0 or args.pause < 0:
         raise UserError("--warmup and --pause must not be negative")
+    check_memory(args)
     if args.blas_threads:
         return _run_per_blas_setting(args)
     other_cpu = OtherCpuUse()
@@ -195,6 +199,17 @@ def _time_size(size, args, matmul):
             "speed-up": f"{baseline / step_seconds:.2f}x",
         })
     return rows
+
+
+def check_memory(args) -> None:
+    """UserError with the estimate if a size's training step, or the matmul, cannot fit (minipad/memory.py)."""
+    threads = max(args.threads)
+    for n_layer, n_head, n_embd in args.sizes:
+        needed = training_step_bytes(n_layer, n_head, n_embd, args.vocab, args.batch, args.seq_len, threads)
+        check_fits_in_memory(needed, f"a training step of size {n_layer}x{n_head}x{n_embd} (batch {args.batch} x "
+                                     f"{args.seq_len} tokens)", "lower --batch, --seq-len or --sizes")
+    check_fits_in_memory(3 * 4 * args.matmul_size**2 * threads, f"the {args.matmul_size} x {args.matmul_size} "
+                         f"matmul", "lower --matmul-size")
 
 
 def matmul_gflops(n: int = 1024, repeats: int = 5, n_threads: int = 1) -> float:
@@ -340,9 +355,11 @@ def _run_per_blas_setting(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m minipad.bench", description=__doc__.split("\n")[0])
+    from .cli import OneLineParser, run_guarded
+    parser = OneLineParser(prog="python -m minipad.bench", description=__doc__.split("\n")[0])
+    parser.argv = list(sys.argv[1:] if argv is None else argv)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_guarded(parser.prog, lambda: run(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":
