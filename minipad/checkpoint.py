@@ -274,7 +274,7 @@ def interrupts_deferred():
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
         for signum in received:
             if callable(previous):
                 previous(signum, None)

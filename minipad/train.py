@@ -81,11 +81,13 @@ class StopRequest:
 
     def __init__(self):
         self.requested = False
+        self.installed = False
         self.previous = None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             self.previous = signal.signal(signal.SIGINT, self._on_interrupt)
+            self.installed = True
         return self
 
     def _on_interrupt(self, signum, frame):
@@ -94,9 +96,9 @@ class StopRequest:
         self.requested = True   # no printing here: the handler may run in the middle of another print
 
     def __exit__(self, *exception):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        if self.installed:   # None: a handler not set from Python; the default is the nearest to it
+            signal.signal(signal.SIGINT, signal.default_int_handler if self.previous is None else self.previous)
+            self.installed = False
 
 
 @dataclass
