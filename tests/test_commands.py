@@ -303,7 +303,7 @@ def test_one_rule_for_options_a_task_does_not_take_and_for_resume_with_force(che
     from minipad.commands import QUICK, add_train_arguments, build_config
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
-    config = build_config(parser.parse_args(["--quick", "--task", "polynomial"]), QUICK)
+    config = build_config(parser.parse_args(["--quick", "--task", "polynomial"]), quick=True)
     config.validate()
     assert config.max_steps == QUICK["max_steps"]
 
