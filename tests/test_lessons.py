@@ -175,7 +175,7 @@ def test_lesson_opens_as_a_notebook(name):
     assert len(cells) >= 3
     for cell in cells:
         ast.parse(cell)
-    assert cells[-1].strip() == 'if __name__ == "__main__":\n    main()'
+    assert cells[-1].strip() == 'if __name__ == "__main__":\n    run(main)'
 
 
 def test_a_lesson_runs_cell_by_cell_as_in_a_jupyter_kernel(tmp_path):
