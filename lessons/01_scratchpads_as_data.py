@@ -17,7 +17,7 @@ and the checker naming each planted mistake (wrong digit, wrong carry, wrong cop
 
 Run:  python lessons/01_scratchpads_as_data.py [--quick] [--seed N]
 """
-from _common import Lesson, parse_args  # first: the path to minipad and single-threaded BLAS
+from _common import Lesson, parse_args, run  # first: the path to minipad and single-threaded BLAS
 
 import numpy as np
 
@@ -200,4 +200,4 @@ def main():
 
 # %%
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -17,7 +17,7 @@ linear classifier that learns the carry of a column perfectly but the column's d
 
 Run:  python lessons/02_backprop_by_hand.py [--quick] [--seed N]
 """
-from _common import Lesson, parse_args  # first: the path to minipad and single-threaded BLAS
+from _common import Lesson, parse_args, run  # first: the path to minipad and single-threaded BLAS
 
 import numpy as np
 
@@ -181,4 +181,4 @@ def main():
 
 # %%
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -17,7 +17,7 @@ of a copy of the whole activation; and a GELU backward with the wrong approximat
 
 Run:  python lessons/03_layernorm_and_gelu.py [--quick] [--seed N]
 """
-from _common import Lesson, parse_args  # first: the path to minipad and single-threaded BLAS
+from _common import Lesson, parse_args, run  # first: the path to minipad and single-threaded BLAS
 
 import math
 
@@ -186,4 +186,4 @@ def main():
 
 # %%
 if __name__ == "__main__":
-    main()
+    run(main)

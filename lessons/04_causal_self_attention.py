@@ -17,7 +17,7 @@ depend on relative positions only.
 
 Run:  python lessons/04_causal_self_attention.py [--quick] [--seed N]
 """
-from _common import Lesson, parse_args  # first: the path to minipad and single-threaded BLAS
+from _common import Lesson, parse_args, run  # first: the path to minipad and single-threaded BLAS
 
 import functools
 import math
@@ -152,4 +152,4 @@ def main():
 
 # %%
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -22,7 +22,7 @@ lesson 7 reuses the first.
 Run:  python lessons/06_answering_directly.py [--quick] [--seed N] [--out runs/lessons]
 """
 from _common import (Lesson, accuracy_by_size, addition_config, addition_report, nonzero, parse_args, recipe,
-                     side_by_side, train_run)  # first: the path to minipad and single-threaded BLAS
+                     run, side_by_side, train_run)  # first: the path to minipad and single-threaded BLAS
 
 from dataclasses import asdict
 
@@ -117,4 +117,4 @@ def main():
 
 # %%
 if __name__ == "__main__":
-    main()
+    run(main)

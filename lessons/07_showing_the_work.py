@@ -22,7 +22,7 @@ Saves: runs/lessons/07_scratchpad/ (model.npz, loss.csv, eval.json); lessons 8 a
 Run:  python lessons/07_showing_the_work.py [--quick] [--seed N] [--out runs/lessons]
 """
 from _common import (Lesson, accuracy_by_size, addition_config, addition_report, nonzero, parse_args, recipe,
-                     side_by_side, train_run)  # first: the path to minipad and single-threaded BLAS
+                     run, side_by_side, train_run)  # first: the path to minipad and single-threaded BLAS
 
 import os
 
@@ -144,4 +144,4 @@ def main():
 
 # %%
 if __name__ == "__main__":
-    main()
+    run(main)

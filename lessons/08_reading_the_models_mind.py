@@ -19,7 +19,7 @@ written, looks at the line above, where that column's digits and carry are.
 Run:  python lessons/08_reading_the_models_mind.py [--quick] [--seed N] [--out runs/lessons]
 """
 from _common import (Lesson, addition_config, length_sets, parse_args, recipe,
-                     train_run)  # first: the path to minipad and single-threaded BLAS
+                     run, train_run)  # first: the path to minipad and single-threaded BLAS
 
 from collections import Counter
 
@@ -277,4 +277,4 @@ def main():
 
 # %%
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -18,7 +18,7 @@ Saves: runs/lessons/09_polynomial_direct/ and runs/lessons/09_polynomial_scratch
 Run:  python lessons/09_polynomials.py [--quick] [--seed N] [--out runs/lessons]
 """
 from _common import (MODEL_RECIPE, Lesson, accuracy_by_size, nonzero, parse_args, run_folder, side_by_side,
-                     train_run)  # first: the path to minipad and single-threaded BLAS
+                     run, train_run)  # first: the path to minipad and single-threaded BLAS
 
 from collections import Counter
 
@@ -153,4 +153,4 @@ def main():
 
 # %%
 if __name__ == "__main__":
-    main()
+    run(main)

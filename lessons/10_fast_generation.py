@@ -17,7 +17,7 @@ both ways, and generation with the cache many times faster, more so the longer t
 
 Run:  python lessons/10_fast_generation.py [--quick] [--seed N] [--out runs/lessons]
 """
-from _common import Lesson, parse_args  # first: the path to minipad and single-threaded BLAS
+from _common import Lesson, parse_args, run  # first: the path to minipad and single-threaded BLAS
 
 import os
 import time
@@ -147,4 +147,4 @@ def main():
 
 # %%
 if __name__ == "__main__":
-    main()
+    run(main)

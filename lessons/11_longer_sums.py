@@ -23,7 +23,7 @@ Saves: runs/lessons/11_table/ (model.npz, loss.csv, eval.json) unless runs/addit
 Run:  python lessons/11_longer_sums.py [--quick] [--seed N] [--out runs/lessons]
 """
 from _common import (REPO_ROOT, Lesson, accuracy_by_size, addition_config, length_sets, nonzero, parse_args, recipe,
-                     side_by_side, train_run)  # first: the path to minipad and single-threaded BLAS
+                     run, side_by_side, train_run)  # first: the path to minipad and single-threaded BLAS
 
 import os
 
@@ -186,4 +186,4 @@ def main():
 
 # %%
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -40,12 +40,28 @@ def command_line() -> list[str]:
     return [] if "kernel" in launcher else sys.argv[1:]
 
 
+def run(main) -> None:
+    """Run a lesson's main() with the command line's error handling, then exit with its status.
+
+    A mistake (an output folder that cannot be written) is one line and exit status 2, Ctrl-C one line
+    and 130, '| head' ends quietly: no traceback, as with ``python -m minipad`` (minipad/cli.py). In a
+    notebook the kernel goes on: the status is not turned into an exit.
+    """
+    from minipad.cli import run_guarded
+    status = run_guarded(f"lessons/{os.path.basename(sys.argv[0])}", main)
+    launcher = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if "kernel" not in launcher:
+        sys.exit(status)
+
+
 def parse_args(doc: str, with_out: bool = False, argv=None) -> argparse.Namespace:
     """--quick and --seed for every lesson; --out for the lessons that save a model."""
+    from minipad.cli import OneLineParser, non_negative_int
     title = (doc or "").strip().split("\n")[0]
-    parser = argparse.ArgumentParser(description=title, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=title, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller run of the same steps (seconds, not minutes)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the lesson's random generator (default: 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the lesson's random generator (default: 0)")
     if with_out:
         parser.add_argument("--out", default=DEFAULT_OUT,
                             help=f"folder for the lesson's models and results (default: {DEFAULT_OUT})")

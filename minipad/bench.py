@@ -48,6 +48,7 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -107,8 +108,8 @@ def _non_negative_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 
@@ -177,7 +178,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--time-to-accuracy: held-out problems per measurement (default: 500)")
     parser.add_argument("--out", default=os.path.join("runs", "bench"),
                         help="--time-to-accuracy: folder for the runs (default: runs/bench)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed for weights and batches (default: 0)")
+    parser.add_argument("--seed", type=whole_number(0), default=0,
+                        help="random seed for weights and batches (default: 0)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # rows for a parent process
 
 
@@ -550,9 +552,11 @@ def _run_per_blas_setting(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m minipad.bench", description=__doc__.split("\n")[0])
+    from .cli import OneLineParser, run_guarded
+    parser = OneLineParser(prog="python -m minipad.bench", description=__doc__.split("\n")[0])
+    parser.argv = list(sys.argv[1:] if argv is None else argv)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run_guarded(parser.prog, lambda: run(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

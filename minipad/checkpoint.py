@@ -13,17 +13,27 @@ Why these choices:
   vocabulary, step, random state) is JSON, which anybody can read and check.
 - Atomic writes. The file is first written to a hidden temporary file in the same folder, flushed and
   fsync'ed, then renamed over the old checkpoint with `os.replace` (atomic on POSIX and Windows). A crash
-  or Ctrl-C during the write leaves the previous checkpoint whole; the worst left behind is a hidden
-  '.<name>.*.tmp' file (after a hard kill, which no clean-up code can catch).
+  leaves the previous checkpoint whole; the worst left behind is a hidden '.<name>.*.tmp' file (after a
+  hard kill, which no clean-up code can catch). Ctrl-C (SIGINT) waits until the write has ended, so a
+  save that has begun always finishes. Every file minipad writes goes through the same helper
+  (`write_atomically`), and it refuses to replace anything but a regular file: renaming over
+  /dev/full, a named pipe or a socket would destroy it.
 - Errors a person can act on. A missing, truncated or corrupt file raises `CheckpointError`, whose
   one-line message says what is wrong and what to do.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import stat
+import sys
+import threading
+import time
 import uuid
 import zipfile
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -31,7 +41,12 @@ from .errors import UserError
 
 __all__ = [
     "CheckpointError",
+    "write_atomically",
     "write_text_atomically",
+    "write_lines_atomically",
+    "replaceable_path",
+    "interrupts_deferred",
+    "RunLock",
     "save_checkpoint",
     "load_checkpoint",
     "pack_rng_state",
@@ -72,36 +87,15 @@ def save_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta
     except (TypeError, ValueError) as error:
         raise TypeError(f"checkpoint meta must be JSON-serialisable (no NaN or inf): {error}") from None
 
-    folder = os.path.dirname(os.path.abspath(path))
-    # Hidden, unique and in the same folder: os.replace is only atomic within one file system.
-    temporary_path = os.path.join(
-        folder, f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    )
-    try:
-        # 0o666 before the umask: the checkpoint gets the same permissions as any new file.
-        handle = os.open(temporary_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
-    except OSError as error:
-        raise CheckpointError(f"cannot write checkpoint {path}: {error.strerror}") from None
-    try:
-        with os.fdopen(handle, "wb") as file:
-            # Uncompressed, like np.savez: checkpoints are small and saving should be quick.
-            with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-                _write_array(archive, META_KEY, np.array(meta_text))
-                for name, array in arrays.items():
-                    _write_array(archive, name, array)
-            file.flush()
-            os.fsync(file.fileno())  # the bytes are on disk before the rename makes them the checkpoint
-        os.replace(temporary_path, path)
-    except BaseException as error:  # includes KeyboardInterrupt: never leave the temporary file behind
-        try:
-            os.remove(temporary_path)
-        except FileNotFoundError:
-            pass
-        if isinstance(error, OSError):  # disk full, quota, ...
-            raise CheckpointError(f"could not write checkpoint {path} ({error.strerror or error}); "
-                                  f"any previous checkpoint there is unchanged") from None
-        raise
-    _fsync_folder(folder)
+
+    def fill(file):
+        # Uncompressed, like np.savez: checkpoints are small and saving should be quick.
+        with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            _write_array(archive, META_KEY, np.array(meta_text))
+            for name, array in arrays.items():
+                _write_array(archive, name, array)
+
+    write_atomically(path, fill, what="checkpoint")
 
 
 def _write_array(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
@@ -239,18 +233,200 @@ def _from_json_value(value):
     return value
 
 
+def replaceable_path(path: str | os.PathLike) -> str:
+    """The file a write to ``path`` replaces (a symbolic link is followed, so the link is kept).
+
+    CheckpointError (a UserError: one line, exit status 2) if that file exists and is not a regular
+    file: a folder, a device such as /dev/full, a named pipe or a socket. Renaming over it would
+    destroy it (as root even /dev/full), and writing into it would not give a file either.
+    """
+    path = os.fspath(path)
+    target = os.path.realpath(path)
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target
+    except OSError as error:
+        raise CheckpointError(f"cannot write {path}: {error.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise CheckpointError(f"{path} is a folder: give the name of a file to write")
+    if not stat.S_ISREG(mode):
+        kind = ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a named pipe" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise CheckpointError(f"{path} exists and is {kind}, not a regular file: minipad only writes regular "
+                              f"files, choose another path")
+    return target
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Hold Ctrl-C (SIGINT) back while the block runs, then deliver it: a write is never cut in half.
+
+    Each Ctrl-C that arrives meanwhile is passed on afterwards to the handler that was in place, in
+    order (Python's default raises KeyboardInterrupt). Only the main thread receives signals, so in
+    any other thread this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+        for signum in received:
+            if callable(previous):
+                previous(signum, None)
+            elif previous != signal.SIG_IGN:   # SIG_DFL, or a handler not set from Python
+                raise KeyboardInterrupt
+
+
+def write_atomically(path: str | os.PathLike, fill, what: str = "file", binary: bool = True,
+                     defer_interrupts: bool = True) -> None:
+    """Write a file by calling ``fill(file)`` on a temporary file, then renaming it to ``path``.
+
+    The temporary file is hidden, unique and in the same folder as the target (``os.replace`` is atomic
+    only within one file system); it is flushed and fsync'ed before the rename, and removed if anything
+    fails, so ``path`` holds either its old content or the whole new one. ``path`` must be a regular
+    file or not exist (see replaceable_path). With ``defer_interrupts`` a Ctrl-C waits until the write
+    has ended; without, a Ctrl-C while ``fill`` runs (a long stream) cancels the write, and only the
+    final flush and rename are protected. A failure raises CheckpointError saying what failed.
+    """
+    path = os.fspath(path)
+    target = replaceable_path(path)
+    folder = os.path.dirname(target)
+    temporary = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    guard = interrupts_deferred() if defer_interrupts else contextlib.nullcontext()
+    with guard:
+        try:
+            # 0o666 before the umask: the file gets the same permissions as any new file.
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+        except OSError as error:
+            raise CheckpointError(f"cannot write {what} {path}: {error.strerror}") from None
+        try:
+            with (os.fdopen(handle, "wb") if binary
+                  else os.fdopen(handle, "w", encoding="utf-8", newline="")) as file:
+                fill(file)
+                with interrupts_deferred():
+                    file.flush()
+                    os.fsync(file.fileno())   # the bytes are on disk before the rename makes them the file
+                    os.replace(temporary, target)
+        except BaseException as error:   # includes KeyboardInterrupt: never leave the temporary file behind
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temporary)
+            if isinstance(error, OSError):   # disk full, quota, ...
+                raise CheckpointError(f"could not write {what} {path} ({error.strerror or error}); "
+                                      f"any previous {what} there is unchanged") from None
+            raise
+        _fsync_folder(folder)
+
+
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     """Write a text file (JSON, CSV, JSONL) as checkpoints are written: a temporary file, then a rename.
 
     A failure leaves any earlier file whole and raises CheckpointError (a UserError) saying what failed.
     """
-    path = os.fspath(path)
-    temporary = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    write_atomically(path, lambda file: file.write(text), binary=False)
+
+
+def write_lines_atomically(path: str | os.PathLike, lines: Iterable[str]) -> int:
+    """Stream ``lines`` (each ending in a newline) into a file atomically; returns how many were written.
+
+    The lines are written as they come, so a dataset larger than memory never has to be held in it; the
+    file appears under its name only once the last line is on disk. Ctrl-C meanwhile cancels the write.
+    """
+    count = 0
+
+    def fill(file):
+        nonlocal count
+        for line in lines:
+            file.write(line)
+            count += 1
+
+    write_atomically(path, fill, binary=False, defer_interrupts=False)
+    return count
+
+
+class RunLock:
+    """A lock file that keeps two processes from writing the same run folder at once.
+
+        with RunLock(folder):     # UserError naming the other process if the folder is in use
+            ...                   # train, evaluate, save
+
+    The lock is a file created with O_CREAT | O_EXCL (only one process can create it) holding the
+    process id and command line of its owner; it is removed on leaving the block. A lock left by a
+    process that no longer exists (killed with SIGKILL, or a machine that crashed) is stale: it is taken
+    over, with a note through ``log``.
+    """
+
+    NAME = ".minipad.lock"
+
+    def __init__(self, folder: str, log=print):
+        self.folder = folder
+        self.path = os.path.join(folder, self.NAME)
+        self.log = log
+        self.held = False
+
+    def __enter__(self):
+        command = " ".join(["minipad" if os.path.basename(sys.argv[0]) == "__main__.py" else sys.argv[0]]
+                           + sys.argv[1:]) if sys.argv and sys.argv[0] else "python"
+        for _ in range(2):
+            try:
+                handle = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                pid, other_command = self._owner()
+                if pid is None and self._age() < 10:   # its owner may be writing its id right now
+                    raise UserError(f"{self.folder} is in use by another process: wait for it to finish, or "
+                                    f"choose another folder") from None
+                if pid is not None and _process_exists(pid):
+                    raise UserError(f"{self.folder} is in use by process {pid} ({other_command}): wait for it to "
+                                    f"finish, or choose another folder") from None
+                self.log(f"note: {self.folder} was locked by process {pid}, which no longer runs: "
+                         f"taking the lock over")
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.path)
+                continue
+            except OSError as error:
+                raise CheckpointError(f"cannot lock {self.folder}: {error.strerror}") from None
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(f"{os.getpid()}\n{command}\n")
+            self.held = True
+            return self
+        raise UserError(f"{self.folder} is in use by another process: wait for it to finish, or choose "
+                        f"another folder")
+
+    def _owner(self) -> tuple[int | None, str]:
+        try:
+            with open(self.path, encoding="utf-8") as file:
+                pid_text, _, command = file.read().partition("\n")
+            return int(pid_text), command.strip() or "unknown command"
+        except (OSError, ValueError):
+            return None, "unknown command"
+
+    def _age(self) -> float:
+        try:
+            return time.time() - os.stat(self.path).st_mtime
+        except OSError:
+            return 0.0
+
+    def __exit__(self, *exception):
+        if self.held and self._owner()[0] == os.getpid():
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+        self.held = False
+
+
+def _process_exists(pid: int) -> bool:
+    """True if a process with this id runs (signal 0 tests without sending anything)."""
+    if pid == os.getpid():
+        return True
     try:
-        with open(temporary, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except OSError as error:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise CheckpointError(f"cannot write {path}: {error.strerror or error}") from None
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # it exists, under another user
+        return True
+    except OSError:
+        return True
+    return True

@@ -6,7 +6,9 @@ Each command is a function that takes the parsed arguments and returns an exit s
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import re
 import sys
 
 from .errors import UserError
@@ -18,8 +20,24 @@ EXIT_USAGE = 2
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is a single line: 'minipad data: error: ...'."""
 
+    argv: list[str] = []   # the words being parsed, to explain a problem that was taken for an option
+
     def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{self._dash_hint()} (see --help)\n")
+
+    def _print_message(self, message, file=None):
+        """As argparse's, but a failed write (--help > /dev/full) is not silently ignored."""
+        if message:
+            (file or sys.stderr).write(message)
+
+    def _dash_hint(self) -> str:
+        """'-29+57' is read as an option: say why, and how to pass text that starts with '-'."""
+        words = self.argv[:self.argv.index("--")] if "--" in self.argv else self.argv
+        dashed = [word for word in words if re.match(r"-\d", word) and not re.fullmatch(r"-\d+|-\d*\.\d+", word)]
+        if not dashed:
+            return ""
+        return (f"; {dashed[0]!r} starts with '-' and was taken for an option: problems take whole numbers, "
+                f"not negative ones (to pass text that starts with '-', put -- before it)")
 
 
 def whole_number(minimum: int):
@@ -94,6 +112,8 @@ def writable_file(path: str) -> str:
         raise UserError(f"folder {folder} does not exist: create it first or choose another path")
     if not os.access(folder, os.W_OK):
         raise UserError(f"folder {folder} is not writable: choose another path")
+    from .checkpoint import replaceable_path
+    replaceable_path(path)   # an existing device, pipe or socket is refused, never replaced
     return path
 
 
@@ -128,7 +148,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_data(args) -> int:
-    from .data import DEFAULT_SIZES, jsonl_lines, sample_examples, split_options, split_rng, write_jsonl
+    from .data import DEFAULT_SIZES, iterate_examples, jsonl_lines, split_options, split_rng, write_jsonl
     from .tasks import get_task
     task = get_task(args.task)
     try:
@@ -155,7 +175,7 @@ def run_data(args) -> int:
     n = args.n or (DEFAULT_SIZES[args.split] if args.out else 5)
     rng = split_rng(args.seed, args.split)
     if args.out is not None:
-        examples = sample_examples(task, args.split, n, args.format, rng, options)
+        examples = iterate_examples(task, args.split, n, args.format, rng, options)   # streamed, never a list
         if args.out == "-":   # the JSONL alone on standard output, for a pipe
             sys.stdout.writelines(jsonl_lines(examples))
             return 0
@@ -180,7 +200,9 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="scratchpad", help="target format (default: scratchpad)")
     parser.add_argument("input", help="the problem as the model read it, e.g. '2 9 + 5 7'")
     parser.add_argument("target", nargs="?", default=None,
-                        help="the text written for it; read from standard input when left out")
+                        help="the text written for it; read from standard input when left out, where a "
+                             "first line equal to the problem is skipped, so the output of "
+                             "'data --problem' can be piped in")
 
 
 def run_check(args) -> int:
@@ -191,10 +213,31 @@ def run_check(args) -> int:
         task.parse_input(args.input)
     except ValueError as error:
         raise UserError(str(error)) from None
-    target = args.target if args.target is not None else sys.stdin.read().rstrip("\n")
+    target = args.target if args.target is not None else read_target(task, args.input)
     verdict = task.check(args.input, target, args.format)
     print(verdict.describe())
     return 0 if verdict.correct else 1
+
+
+def read_target(task, input_text: str) -> str:
+    """The target from standard input; a first line that is the problem itself (as 'data --problem'
+    prints it) is skipped. On a terminal, say what is awaited instead of waiting in silence."""
+    if sys.stdin is None:
+        raise UserError("no target given and no standard input to read it from: give it as the second argument")
+    if sys.stdin.isatty():
+        print("reading the target from standard input: type or paste it, then Ctrl-D on a line of its own "
+              "(or give it as the second argument)", file=sys.stderr)
+    lines = sys.stdin.read().rstrip("\n").split("\n")
+    if len(lines) > 1 and _same_problem(task, lines[0], input_text):
+        lines = lines[1:]
+    return "\n".join(lines)
+
+
+def _same_problem(task, line: str, input_text: str) -> bool:
+    try:
+        return task.parse_input(line) == task.parse_input(input_text)
+    except ValueError:
+        return False
 
 
 # ---------------------------------------------------------------------------------------- the parser
@@ -232,11 +275,13 @@ COMMANDS = {
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the chosen command's options are built, so each command loads only what it needs."""
     parser = OneLineParser(prog="minipad", description="Scratchpads for intermediate computation, in NumPy.")
+    parser.argv = list(argv or [])
     commands = parser.add_subparsers(dest="command", metavar="command", parser_class=OneLineParser)
     commands.required = True
     chosen = next((word for word in (argv or []) if not word.startswith("-")), None)
     for name, (summary, add_arguments, _) in COMMANDS.items():
         subparser = commands.add_parser(name, help=summary, description=summary)
+        subparser.argv = parser.argv
         if name == chosen:
             add_arguments(subparser)
     return parser
@@ -244,16 +289,59 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
-    try:
+    prog = ["minipad"]
+
+    def parse_and_run():
+        args = build_parser(argv).parse_args(argv)
+        prog[0] = f"minipad {args.command}"
         return COMMANDS[args.command][2](args)
+
+    return run_guarded(lambda: prog[0], parse_and_run)
+
+
+def run_guarded(prog, function, *arguments) -> int:
+    """Call ``function(*arguments)`` and turn what can go wrong outside the program into one line.
+
+    prog: the name to print (or a function returning it). Returns the exit status:
+      0 or what the function returned; 2 for a user's mistake (UserError, or argparse's usage errors);
+      130 for Ctrl-C; 141 (as SIGPIPE would) when the reader of our output went away ('| head');
+      1 when standard output cannot be written (a full disk: '> /dev/full') or memory runs out.
+    The lessons use it too, so a lesson fails the same way the command line does.
+    """
+    name = prog if callable(prog) else (lambda: prog)
+    try:
+        try:
+            status = function(*arguments)
+        except SystemExit as exit_:   # argparse (--help, a usage error) and sys.exit
+            status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if sys.stdout is not None:
+            sys.stdout.flush()   # a full disk shows here, not as a traceback when Python exits
+        return status
     except UserError as error:
-        print(f"minipad {args.command}: error: {error}", file=sys.stderr)
+        print(f"{name()}: error: {error}", file=sys.stderr)
         return getattr(error, "exit_status", EXIT_USAGE)
     except KeyboardInterrupt:
-        print(f"minipad {args.command}: interrupted", file=sys.stderr)
+        print(f"{name()}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # the reader of our output went away (e.g. '| head'): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _discard_stdout()
         return 141
+    except MemoryError:
+        print(f"{name()}: error: out of memory: choose smaller sizes (batch, width, layers, sequence length)",
+              file=sys.stderr)
+        return 1
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EBADF):
+            raise
+        _discard_stdout()
+        print(f"{name()}: error: cannot write the output: {error.strerror}", file=sys.stderr)
+        return 1
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's own flush at exit cannot fail again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import sys
 import time
 from dataclasses import MISSING, asdict
 
@@ -67,12 +69,15 @@ def build_config(args, quick: bool = False):
     return TrainConfig(**{**(QUICK if quick else {}), **given, "task_options": task_options})
 
 
-def print_config(config) -> None:
-    """The resolved config on one line; the task's options follow the task and format."""
+def print_config(config, notes: list[str] = ()) -> None:
+    """The resolved config on one line, the task's options after the task and format; then a note for
+    every setting validation adjusted."""
     settings = {}
     for key, value in asdict(config).items():
         settings.update(value if key == "task_options" else {key: value})
     print("config: " + " ".join(f"{key}={value}" for key, value in settings.items()))
+    for note in notes:
+        print(f"note: {note}")
 
 
 # --------------------------------------------------------------------------------------------- train
@@ -81,7 +86,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a first taste in about two minutes: small problems (the task's quick options, "
                              "e.g. 1-3 digit sums), 2,500 steps")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    parser.add_argument("--force", action="store_true", help="start over even if --out holds a checkpoint")
+    parser.add_argument("--force", action="store_true",
+                        help="start over even if --out holds a checkpoint (its files are replaced)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     add_config_arguments(parser)
 
@@ -91,8 +97,7 @@ def run_train(args) -> int:
     config = build_config(args, args.quick)
     overrides = given_overrides(args)
     if not args.resume:
-        config.validate()
-        print_config(config)
+        print_config(config, config.validate())
     train(config, resume=args.resume, overrides=overrides, force=args.force, progress=not args.no_progress)
     return 0
 
@@ -126,14 +131,23 @@ def report_path(checkpoint: str, report: str | None) -> str | None:
 
 
 def run_eval(args) -> int:
-    import sys
-    from .checkpoint import write_text_atomically
+    import contextlib
+    from .checkpoint import RunLock, replaceable_path, write_text_atomically
+    from .config import check_problem_count
     from .evaluate import format_report
     from .tasks import get_task
     from .train import load_model, run_evaluation
+    for name, count in (("--test-problems", args.test_problems), ("--ood-problems", args.ood_problems)):
+        if count is not None:
+            check_problem_count(name, count)
     model, config, _, meta = load_model(args.checkpoint)
     output = report_path(args.checkpoint, args.report)
     stream = sys.stderr if output == "-" else sys.stdout   # standard output carries the JSON alone then
+    if output not in (None, "-"):
+        replaceable_path(output)   # a device or pipe in its place is refused before evaluating
+    # eval.json in the run's folder: training there would overwrite it, and the other way round
+    in_run_folder = args.report is None and output is not None
+    lock = RunLock(os.path.dirname(os.path.abspath(args.checkpoint))) if in_run_folder else contextlib.nullcontext()
     task = get_task(config.task)
     asked = given_task_options(args)
     if asked:   # other evaluation sets than the run's, e.g. --ood-digits 9,10,12,16,20 for addition
@@ -149,22 +163,24 @@ def run_eval(args) -> int:
             needed = str(error).split(" take ")[1].split(" tokens")[0]
             raise UserError(f"the longest of those problems take {needed} tokens but this model holds "
                             f"{model.config.block_size}: ask for shorter ones") from None
-    started = time.perf_counter()
-    report = run_evaluation(model, config, task, args.test_problems, args.ood_problems)
-    report.update(step=meta["step"], eval_seconds=time.perf_counter() - started)
-    print(f"{args.checkpoint}: {task.name}, {config.format}, step {meta['step']}; "
-          f"evaluated in {report['eval_seconds']:.1f} s", file=stream)
-    if report["splits"]:
-        print(format_report(report), file=stream)
-    if output == "-":
-        print(json.dumps(report, indent=2))
-    elif output is None:
-        print(f"not saved: the folder of {args.checkpoint} is read-only (--report PATH.json saves the report "
-              f"elsewhere, --report - prints it)")
-    else:
-        write_text_atomically(output, json.dumps(report, indent=2))
-        replaced = " (replacing the one training wrote)" if args.report is None else ""
-        print(f"saved {output}{replaced}")
+    with lock:
+        started = time.perf_counter()
+        report = run_evaluation(model, config, task, args.test_problems, args.ood_problems,
+                                progress=sys.stderr.isatty())
+        report.update(step=meta["step"], eval_seconds=time.perf_counter() - started)
+        print(f"{args.checkpoint}: {task.name}, {config.format}, step {meta['step']}; "
+              f"evaluated in {report['eval_seconds']:.1f} s", file=stream)
+        if report["splits"]:
+            print(format_report(report), file=stream)
+        if output == "-":
+            print(json.dumps(report, indent=2))
+        elif output is None:
+            print(f"not saved: the folder of {args.checkpoint} is read-only (--report PATH.json saves the report "
+                  f"elsewhere, --report - prints it)")
+        else:
+            write_text_atomically(output, json.dumps(report, indent=2))
+            replaced = " (replacing the one training wrote)" if args.report is None else ""
+            print(f"saved {output}{replaced}")
     return 0
 
 
@@ -210,26 +226,52 @@ def run_sample(args) -> int:
 # ------------------------------------------------------------------------------------------- compare
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="the --quick preset of train, for both runs")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue both runs saved under --out (a run not started yet starts)")
+    parser.add_argument("--force", action="store_true",
+                        help="start both runs over even if --out holds them (their files are replaced)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     add_config_arguments(parser)
 
 
 def run_compare(args) -> int:
-    """Train the direct and the scratchpad model under the same budget, then one table with both."""
+    """Train the direct and the scratchpad model under the same budget, then one table with both.
+
+    The runs live in <out>/<task>-direct and <out>/<task>-scratchpad (out: runs/compare) and follow
+    train's rule: an existing run is continued with --resume or replaced with --force, never silently.
+    """
     from .table import format_table
-    from .train import train
+    from .train import checkpoint_path, train
     if args.format is not None:
         raise UserError("compare trains both formats: leave out --format")
-    reports = {}
-    for format in ("direct", "scratchpad"):
+    if args.resume and args.force:
+        raise UserError("--resume continues the runs in --out and --force starts them over: give one of them")
+    base = args.out or os.path.join("runs", "compare")
+    overrides = given_overrides(args)
+    configs = {}
+    for fmt in ("direct", "scratchpad"):   # every check before the first step of either run
         config = build_config(args, args.quick)
-        config.format = format
-        base = args.out or os.path.join("runs", "compare")
-        config.out = os.path.join(base, f"{config.task}-{format}")
-        config.validate()
-        print(f"\n=== {format} ===")
-        print_config(config)
-        reports[format] = train(config, force=True, progress=not args.no_progress)
+        config.format = fmt
+        config.out = os.path.join(base, f"{config.task}-{fmt}")
+        exists = os.path.exists(checkpoint_path(config))
+        if exists and not (args.resume or args.force):
+            raise UserError(f"{checkpoint_path(config)} exists: add --resume to continue the comparison, --force "
+                            f"to start it over, or --out to choose another folder")
+        configs[fmt] = (config, config.validate() if not (args.resume and exists) else [], args.resume and exists)
+    from .config import config_fields
+    from .tasks.base import option_flag
+    given = [f"--{f.name.replace('_', '-')} {shlex.quote(str(getattr(args, f.name)))}" for f in config_fields()
+             if getattr(args, f.name, None) is not None and f.name != "out"]
+    given += [f"{option_flag(name)} {shlex.quote(str(value))}" for name, value in given_task_options(args).items()]
+    resume_command = " ".join(["python -m minipad compare --resume"] + (["--quick"] if args.quick else []) + given
+                              + ["--out", shlex.quote(base)])
+    reports = {}
+    for fmt, (config, notes, resume) in configs.items():
+        print(f"\n=== {fmt} ===")
+        if not resume:
+            print_config(config, notes)
+        reports[fmt] = train(config, resume=resume, overrides={**overrides, "out": config.out}, force=args.force,
+                             progress=not args.no_progress, resume_command=resume_command)
     print()
     print(format_comparison(reports, format_table))
     return 0

@@ -5,18 +5,30 @@ checkpoint. Unknown settings are an error, never ignored.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 
 from .data import encode_example, split_options
 from .errors import UserError
+from .memory import check_fits_in_memory, training_step_bytes
 from .model import GPTConfig
 from .tasks import DEFAULT_TASK, TASKS, get_task
 
 
 UNLIMITED_STEPS = 10**9   # max_steps when only a time budget is given
+MAX_PROBLEMS = 100_000    # most problems one evaluation may draw (the paper tests on 10,000)
 # How positions were told before the table layout: checkpoints saved without these settings used them.
 PLAIN_POSITIONS = {"position_ids": "plain", "places": 0, "line_window": False, "roles": 0}
+
+# float settings: (smallest allowed, whether the smallest itself is allowed)
+FLOAT_RANGES = {
+    "lr": (0.0, False),
+    "min_lr": (0.0, True),
+    "weight_decay": (0.0, True),
+    "grad_clip": (0.0, True),
+    "max_minutes": (0.0, True),
+}
 
 
 @dataclass
@@ -40,9 +52,9 @@ class TrainConfig:
     batch_size: int = 32            # sequences per step
     lr: float = 3e-3                # peak learning rate
     min_lr: float = 3e-4            # learning rate at the end of the cosine decay
-    warmup_steps: int = 200         # linear warmup from near 0 to lr
+    warmup_steps: int = 200         # linear warmup from near 0 to lr (capped at max_steps)
     weight_decay: float = 0.1       # AdamW decay of linear weights
-    grad_clip: float = 1.0          # clip the global gradient norm to this
+    grad_clip: float = 1.0          # clip the global gradient norm to this (0: no clipping)
     threads: int = 2                # Python threads, each computing the gradient of part of the batch
     # budget
     max_steps: int = 3000           # number of optimizer steps
@@ -79,8 +91,12 @@ class TrainConfig:
                 del saved[key]
         return cls(**saved)
 
-    def validate(self) -> None:
-        """Raise UserError naming the first setting that cannot work."""
+    def validate(self) -> list[str]:
+        """Raise UserError naming the first setting that cannot work; return notes on settings adjusted.
+
+        The one place that decides what a run accepts (train, compare, resume and loading a checkpoint
+        all come here). A warmup longer than the run is capped at the run's length (noted).
+        """
         try:
             task = get_task(self.task)
             self.options()
@@ -92,17 +108,29 @@ class TrainConfig:
                     "eval_problems", "threads"]
         for name in positive:
             if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr", "min_lr", "weight_decay", "grad_clip", "max_minutes", "test_problems", "ood_problems",
-                     "warmup_steps"):
-            if not getattr(self, name) >= 0:
-                raise UserError(f"--{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
-        if self.seed < 0:
-            raise UserError(f"--seed must not be negative, got {self.seed}")
+                raise UserError(f"{option(name)} must be at least 1, got {getattr(self, name)}")
+        for name in ("test_problems", "ood_problems", "warmup_steps", "seed"):
+            if getattr(self, name) < 0:
+                raise UserError(f"{option(name)} must not be negative, got {getattr(self, name)}")
+        for name in ("eval_problems", "test_problems", "ood_problems"):
+            check_problem_count(option(name), getattr(self, name))
+        for name, (smallest, inclusive) in FLOAT_RANGES.items():
+            value = getattr(self, name)
+            in_range = value >= smallest if inclusive else value > smallest
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or not in_range:
+                raise UserError(f"{option(name)} must be a finite number {'>=' if inclusive else '>'} "
+                                f"{smallest:g}, got {value}")
         if self.min_lr > self.lr:
             raise UserError(f"--min-lr ({self.min_lr}) must not exceed --lr ({self.lr})")
+        if self.lr * self.weight_decay >= 1:
+            raise UserError(f"--lr x --weight-decay must be below 1 (each step shrinks the weights by that "
+                            f"share), got {self.lr:g} x {self.weight_decay:g}")
+        notes = []
         if self.warmup_steps > self.max_steps:
-            raise UserError(f"--warmup-steps ({self.warmup_steps}) must not exceed --max-steps ({self.max_steps})")
+            notes.append(f"--warmup-steps {self.warmup_steps} is longer than the run: capped at --max-steps "
+                         f"{self.max_steps}")
+            self.warmup_steps = self.max_steps
         try:
             self.model_config(1)
             self.check_fits(task, "train", self.split_options("train"))
@@ -111,11 +139,26 @@ class TrainConfig:
                     self.check_fits(task, "ood", drawn_with)
         except ValueError as error:
             raise UserError(str(error)) from None
+        return notes
+
+    def check_memory(self) -> None:
+        """UserError with the estimate if a training step of this size cannot fit in memory (memory.py)."""
+        task = get_task(self.task)
+        length = min(self.block_size, self.sequence_length(task, self.split_options("train")))
+        needed = training_step_bytes(self.n_layer, self.n_head, self.n_embd, task.tokenizer().vocab_size,
+                                     self.batch_size, length, self.threads)
+        check_fits_in_memory(needed, f"a training step (batch {self.batch_size} x {length} tokens, width "
+                                     f"{self.n_embd}, {self.n_layer} layers)",
+                             "lower --batch-size, --n-embd or --n-layer")
+
+    def sequence_length(self, task, options) -> int:
+        """Tokens of the longest sequence of a split drawn with these options."""
+        example = task.render(task.longest_problem(options), self.format)
+        return len(encode_example(task.tokenizer(), example)[0])
 
     def check_fits(self, task, split: str, options) -> None:
         """UserError unless the longest sequence of the split fits in block_size."""
-        example = task.render(task.longest_problem(options), self.format)
-        length = len(encode_example(task.tokenizer(), example)[0])
+        length = self.sequence_length(task, options)
         if length > self.block_size:
             what = "out-of-distribution problems" if split == "ood" else "training problems"
             fix = " or --ood-problems 0" if split == "ood" else ""
@@ -138,6 +181,17 @@ class TrainConfig:
 
     def has_ood_split(self) -> bool:
         return get_task(self.task).ood_options(self.options()) is not None
+
+
+def option(name: str) -> str:
+    """The command-line option of a field: max_steps -> --max-steps."""
+    return "--" + name.replace("_", "-")
+
+
+def check_problem_count(name: str, count: int) -> None:
+    """UserError unless 0 <= count <= MAX_PROBLEMS: a count beyond that would evaluate for hours."""
+    if count > MAX_PROBLEMS:
+        raise UserError(f"{name} must be at most {MAX_PROBLEMS:,} (the paper tests on 10,000), got {count:,}")
 
 
 def config_fields() -> list:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoint import write_text_atomically
+from .checkpoint import write_lines_atomically
 from .tasks import Example, Task
 from .tokenizer import Tokenizer
 
@@ -58,18 +59,22 @@ def sample_problem(task: Task, split: str, rng: np.random.Generator, options):
             return problem
 
 
+def iterate_examples(task: Task, split: str, n: int, format: str, rng: np.random.Generator,
+                     options=None, progress: bool | None = None, drawn_with=None):
+    """The ``n`` examples of sample_examples one at a time, for streaming large datasets to a file."""
+    drawn_with = split_options(task, split, options) if drawn_with is None else drawn_with
+    show_bar = n >= PROGRESS_FROM if progress is None else progress
+    for _ in tqdm(range(n), desc=f"{task.name} {split}", unit="ex", disable=not show_bar, leave=False):
+        yield task.render(sample_problem(task, split, rng, drawn_with), format)
+
+
 def sample_examples(task: Task, split: str, n: int, format: str, rng: np.random.Generator,
                     options=None, progress: bool | None = None, drawn_with=None) -> list[Example]:
     """``n`` examples of ``split`` rendered in ``format``, drawn with ``rng`` (deterministic given its state).
 
     options: the training options (default: the task's defaults); "ood" draws beyond them. drawn_with:
     the options to draw with instead (e.g. one of Task.ood_option_sets)."""
-    drawn_with = split_options(task, split, options) if drawn_with is None else drawn_with
-    show_bar = n >= PROGRESS_FROM if progress is None else progress
-    examples = []
-    for _ in tqdm(range(n), desc=f"{task.name} {split}", unit="ex", disable=not show_bar, leave=False):
-        examples.append(task.render(sample_problem(task, split, rng, drawn_with), format))
-    return examples
+    return list(iterate_examples(task, split, n, format, rng, options, progress, drawn_with))
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:
@@ -77,14 +82,17 @@ def split_rng(seed: int, split: str) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS.index(split)])
 
 
-def jsonl_lines(examples: list[Example]) -> list[str]:
-    """One ``{"input": ..., "target": ...}`` line of JSON per example, each ending in a newline."""
-    return [json.dumps({"input": example.input, "target": example.target}) + "\n" for example in examples]
+def jsonl_lines(examples: Iterable[Example]) -> Iterator[str]:
+    """One ``{"input": ..., "target": ...}`` line of JSON per example, each ending in a newline, as the
+    examples come (they may be a generator)."""
+    for example in examples:
+        yield json.dumps({"input": example.input, "target": example.target}) + "\n"
 
 
-def write_jsonl(path: str, examples: list[Example]) -> None:
-    """Write the JSONL lines atomically: a temporary file, then a rename."""
-    write_text_atomically(path, "".join(jsonl_lines(examples)))
+def write_jsonl(path: str, examples: Iterable[Example]) -> int:
+    """Write the JSONL lines atomically (a temporary file, then a rename), streamed: each line is written
+    as it comes, so a dataset never has to fit in memory. Returns the number of lines written."""
+    return write_lines_atomically(path, jsonl_lines(examples))
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+from tqdm import tqdm
 
 from .data import encode_example, prompt_text
 from .generate import generate
@@ -25,19 +26,31 @@ from .positions import decoding_layouts
 from .tasks.base import SCRATCH_OPEN, answer_of
 
 
-def decode_answers(model, task: Task, examples: list[Example], format: str | None = None) -> list[str]:
+
+PROGRESS_CHUNK = 2048   # problems decoded between two updates of the progress bar
+
+
+def decode_answers(model, task: Task, examples: list[Example], format: str | None = None, bar=None) -> list[str]:
     """The text the model writes after each example's prompt (greedy, with the key/value cache).
 
     generate batches the prompts by length itself; each row may write a little more than its target
-    (room to go wrong by writing too much) but never past the model's block size.
+    (room to go wrong by writing too much) but never past the model's block size. With a progress bar
+    (tqdm), the problems are decoded a chunk at a time and the bar moves after each.
     """
     tokenizer = task.tokenizer()
     prompts = [tokenizer.encode(prompt_text(example)) for example in examples]
     longest_target = max(len(encode_example(tokenizer, e)[0]) - len(p) for e, p in zip(examples, prompts))
     if format is None and examples:  # the format the examples are written in
         format = "scratchpad" if examples[0].target.startswith(SCRATCH_OPEN) else "direct"
-    layouts = decoding_layouts(model.config, task, format, tokenizer, examples)
-    outputs = generate(model, prompts, longest_target + 8, stop_token=tokenizer.eos_id, layouts=layouts)
+    chunk = PROGRESS_CHUNK if bar is not None else max(1, len(prompts))
+    outputs = []
+    for first in range(0, len(prompts), chunk):
+        part = examples[first:first + chunk]
+        layouts = decoding_layouts(model.config, task, format, tokenizer, part)
+        outputs += generate(model, prompts[first:first + chunk], longest_target + 8, stop_token=tokenizer.eos_id,
+                            layouts=layouts)
+        if bar is not None:
+            bar.update(len(part))
     return [tokenizer.decode(output) for output in outputs]
 
 
@@ -67,18 +80,25 @@ def summarise(records: list[dict], error_kinds) -> dict:
     }
 
 
-def evaluate(model, task: Task, format: str, test: list[Example], ood: list[Example] | None = None) -> dict:
+def evaluate(model, task: Task, format: str, test: list[Example], ood: list[Example] | None = None,
+             progress: bool = False) -> dict:
     """Accuracy per size and inside ("test") and outside ("ood") the training range, as a JSON-able dict:
-    {"task", "format", "size_name", "by_size": {size: summary}, "splits": {split: summary}}."""
+    {"task", "format", "size_name", "by_size": {size: summary}, "splits": {split: summary}}.
+
+    progress: show a bar (on stderr) that moves from the start, for evaluations that take a while."""
     groups = {"test": test, "ood": ood or []}
     report = {"task": task.name, "format": format, "size_name": task.size_name, "by_size": {}, "splits": {}}
     all_records = []
+    bar = tqdm(total=len(test) + len(ood or []), desc="evaluate", unit="problem", leave=False,
+               disable=not progress) if progress else None
     for split, examples in groups.items():
         if not examples:
             continue
-        records = score(task, format, examples, decode_answers(model, task, examples, format))
+        records = score(task, format, examples, decode_answers(model, task, examples, format, bar))
         report["splits"][split] = summarise(records, task.error_kinds)
         all_records += records
+    if bar is not None:
+        bar.close()
     for size in sorted({record["size"] for record in all_records}):
         report["by_size"][str(size)] = summarise([r for r in all_records if r["size"] == size], task.error_kinds)
     return report

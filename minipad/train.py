@@ -16,6 +16,14 @@ it holds the weights, the optimizer moments, the step, the generator's state, th
 vocabulary, so ``--resume`` continues exactly where the run stopped. Beside it, written at the same
 moments, ``loss.csv`` (step, loss, lr, grad_norm) and ``progress.csv`` (step, held-out answer accuracy)
 are what ``python -m minipad plot`` draws.
+
+Ctrl-C. A step draws its batch, computes the gradients and updates the weights in place; stopped
+half-way, the saved generator would be a batch ahead, or some weights updated and the step not
+counted. So Ctrl-C only asks the run to stop (StopRequest): the step under way finishes, with its
+bookkeeping, then the run saves and stops, and ``--resume`` continues bit for bit as if it had never
+stopped. A second Ctrl-C stops at once, without saving the unfinished step; one that comes while a
+checkpoint is being written waits until the write has ended, so a checkpoint is never lost. A lock file
+keeps a second process from training in, or evaluating into, the same folder at the same time.
 """
 from __future__ import annotations
 
@@ -24,13 +32,16 @@ import io
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, pack_rng_state, save_checkpoint, unpack_rng_state, write_text_atomically
+from .checkpoint import (RunLock, interrupts_deferred, load_checkpoint, pack_rng_state, replaceable_path,
+                         save_checkpoint, unpack_rng_state, write_text_atomically)
 from .data import make_batch, sample_examples, sample_problem, split_rng
 from .errors import UserError
 from .evaluate import evaluate, format_report, quick_accuracy
@@ -43,6 +54,7 @@ from .positions import training_layout
 from .tasks import get_task
 
 CHECKPOINT_NAME = "model.npz"
+OUTPUT_NAMES = (CHECKPOINT_NAME, "loss.csv", "progress.csv", "eval.json")   # what a run writes in its folder
 
 
 # Settings that may change when a run is resumed: the budget and the evaluation, not what is learned.
@@ -53,6 +65,40 @@ RESUMABLE_OVERRIDES = ("max_steps", "max_minutes", "eval_every", "eval_problems"
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite: nothing after the last good checkpoint is kept."""
     exit_status = 1
+
+
+class StopRequest:
+    """Ctrl-C (SIGINT) during training, taken as a request to stop between steps.
+
+        with StopRequest() as stop:
+            while not stop.requested:
+                ...one whole step...
+
+    The first Ctrl-C only sets ``requested``; the loop checks it once a step is complete. A second one
+    raises KeyboardInterrupt at once. The previous handler is restored on leaving the block. Signals
+    reach only the main thread: elsewhere Ctrl-C keeps Python's usual behaviour.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.installed = False
+        self.previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._on_interrupt)
+            self.installed = True
+        return self
+
+    def _on_interrupt(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True   # no printing here: the handler may run in the middle of another print
+
+    def __exit__(self, *exception):
+        if self.installed:   # None: a handler not set from Python; the default is the nearest to it
+            signal.signal(signal.SIGINT, signal.default_int_handler if self.previous is None else self.previous)
+            self.installed = False
 
 
 @dataclass
@@ -108,17 +154,21 @@ def load_model(path: str) -> tuple[GPT, TrainConfig, dict, dict]:
             if saved.shape != model.params[name].shape:
                 raise ValueError(f"{name} has shape {saved.shape}, expected {model.params[name].shape}")
             model.params[name] = saved.astype(model.dtype, copy=False)
+        not_finite = [name for name, value in arrays.items()
+                      if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all()]
     except (KeyError, TypeError, ValueError, UserError) as error:
         raise UserError(f"{path} does not hold a model minipad can rebuild ({error}): {rebuild}") from None
+    if not_finite:
+        raise UserError(f"{path} holds numbers that are not finite (NaN or infinity) in {not_finite[0]}"
+                        f"{f' and {len(not_finite) - 1} more arrays' if len(not_finite) > 1 else ''}: "
+                        f"its training diverged; use an earlier checkpoint or train again with a lower --lr")
     return model, config, arrays, meta
 
 
-def prepare(config: TrainConfig, resume: bool, overrides: dict, force: bool):
+def prepare(config: TrainConfig, resume: bool, overrides: dict, force: bool, log=print):
     """The model, optimizer, generator and state to start from: fresh, or from the checkpoint."""
     path = checkpoint_path(config)
     if resume:
-        if not os.path.exists(path):
-            raise UserError(f"nothing to resume: {path} does not exist")
         model, saved_config, arrays, meta = load_model(path)
         saved = {**asdict(saved_config), **saved_config.task_options}
         given = {**overrides, **overrides.get("task_options", {})}
@@ -133,7 +183,8 @@ def prepare(config: TrainConfig, resume: bool, overrides: dict, force: bool):
                 value = {**saved_config.task_options, **value}
             setattr(saved_config, key, value)
         config = saved_config
-        config.validate()
+        for note in config.validate():
+            log(f"note: {note}")
         optimizer = AdamW.for_model(model, weight_decay=config.weight_decay)
         optimizer.load_state_dict({k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")})
         rng = unpack_rng_state(meta["rng"])
@@ -142,7 +193,6 @@ def prepare(config: TrainConfig, resume: bool, overrides: dict, force: bool):
     if os.path.exists(path) and not force:
         raise UserError(f"{path} exists: add --resume to continue it, --force to start over, "
                         f"or --out to choose another folder")
-    check_output_folder(config.out)
     rng = np.random.default_rng(config.seed)
     model = GPT(config.model_config(get_task(config.task).tokenizer().vocab_size), rng)
     optimizer = AdamW.for_model(model, weight_decay=config.weight_decay)
@@ -150,13 +200,15 @@ def prepare(config: TrainConfig, resume: bool, overrides: dict, force: bool):
 
 
 def check_output_folder(out: str) -> None:
-    """UserError unless ``out`` is, or can be made, a writable folder."""
+    """UserError unless ``out`` is, or can be made, a writable folder whose outputs can be replaced."""
     probe = os.path.abspath(out)
     while not os.path.exists(probe):
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe) or not os.access(probe, os.W_OK):
         raise UserError(f"cannot write to the output folder {out}: {probe} is not a writable folder; "
                         f"choose another --out")
+    for name in OUTPUT_NAMES:   # a device or pipe in their place is refused now, not after training
+        replaceable_path(os.path.join(out, name))
 
 
 def learning_rate(config: TrainConfig, state: RunState) -> float:
@@ -176,19 +228,43 @@ def budget_left(config: TrainConfig, state: RunState) -> bool:
 
 
 def train(config: TrainConfig, resume: bool = False, overrides: dict | None = None, force: bool = False,
-          callback=None, log=print, progress: bool = True) -> dict:
+          callback=None, log=print, progress: bool = True, resume_command: str | None = None) -> dict:
     """Run training to the end of its budget, then evaluate; returns the final report (also saved).
 
     callback(step, loss), if given, is called after every step (lessons and tests use it; raising
-    KeyboardInterrupt from it stops the run as Ctrl-C does).
+    KeyboardInterrupt from it stops the run as Ctrl-C does: after that step, saved). resume_command:
+    the command that continues the run, shown when it is interrupted (the caller knows which).
     """
-    if not resume:
-        config.validate()   # a resumed run is validated once its saved config is loaded
-    config, model, optimizer, rng, state = prepare(config, resume, overrides or {}, force)
+    if resume and force:
+        raise UserError("--resume continues the run in --out and --force starts it over: give one of them")
+    if resume:
+        if not os.path.exists(checkpoint_path(config)):
+            raise UserError(f"nothing to resume: {checkpoint_path(config)} does not exist")
+    else:
+        for note in config.validate():   # a resumed run is validated once its saved config is loaded
+            log(f"note: {note}")
+        config.check_memory()            # before the model takes any
+    check_output_folder(config.out)
     try:
         os.makedirs(config.out, exist_ok=True)
     except OSError as error:
         raise UserError(f"cannot create the output folder {config.out}: {error.strerror}") from None
+    with RunLock(config.out, log=log):
+        config, model, optimizer, rng, state = prepare(config, resume, overrides or {}, force, log)
+        resume_command = resume_command or f"python -m minipad train --resume --out {config.out}"
+        state = run_steps(config, model, optimizer, rng, state, callback, log, progress, resume_command,
+                          saved_step=state.step if resume else None)
+        return finish(config, model, get_task(config.task), state, log)
+
+
+def run_steps(config, model, optimizer, rng, state, callback, log, progress, resume_command, saved_step):
+    """The training loop: steps until the budget is spent or Ctrl-C asks to stop; always ends saved."""
+    with StopRequest() as stop:   # from here on, Ctrl-C is a request to stop after a whole step
+        return _run_steps(config, model, optimizer, rng, state, callback, log, progress, resume_command,
+                          saved_step, stop)
+
+
+def _run_steps(config, model, optimizer, rng, state, callback, log, progress, resume_command, saved_step, stop):
     task = get_task(config.task)
     tokenizer = task.tokenizer()
     train_options = config.split_options("train")
@@ -199,11 +275,18 @@ def train(config: TrainConfig, resume: bool = False, overrides: dict | None = No
     budget = " or ".join(limits)
     log(f"model: {model.num_params():,} parameters; training from step {state.step} {budget}")
 
+    def save():
+        nonlocal saved_step
+        with interrupts_deferred():   # a Ctrl-C waits until the checkpoint and its step are both noted
+            save_run(config, model, optimizer, rng, state)
+            saved_step = state.step
+
     bar = tqdm(total=config.max_steps if config.max_minutes <= 0 else None, initial=state.step, desc="train",
                unit="step", disable=not progress, dynamic_ncols=True)
     tokens_seen, window_start = 0, time.perf_counter()
     try:
-        while budget_left(config, state):
+        while budget_left(config, state) and not stop.requested:
+            # one whole step: nothing below is cut short by Ctrl-C, which is only noted (StopRequest)
             started = time.perf_counter()
             lr = learning_rate(config, state)
             examples = [task.render(sample_problem(task, "train", rng, train_options), config.format)
@@ -212,19 +295,26 @@ def train(config: TrainConfig, resume: bool = False, overrides: dict | None = No
             layout = training_layout(model.config, task, config.format, tokenizer, examples, batch, rng)
             loss, grads = parallel_loss_and_grads(model, batch.ids, batch.targets, batch.mask, config.threads,
                                                   layout)
-            if not math.isfinite(loss):
-                kept = (f"the last good checkpoint {checkpoint_path(config)} is intact"
-                        if os.path.exists(checkpoint_path(config)) else "no checkpoint had been saved yet")
-                raise TrainingDiverged(f"the loss became {loss} at step {state.step + 1}: try a lower --lr "
+            if config.grad_clip > 0:
+                grad_norm = clip_grad_norm(grads, config.grad_clip)
+            else:   # --grad-clip 0: no clipping, the norm only measured for the log
+                grad_norm = clip_grad_norm(grads, math.inf)
+            if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+                kept = (f"the last good checkpoint {checkpoint_path(config)} (step {saved_step}) is intact"
+                        if saved_step is not None else "no checkpoint had been saved yet")
+                what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient became {grad_norm}"
+                raise TrainingDiverged(f"{what} at step {state.step + 1}: try a lower --lr "
                                        f"(now {config.lr:g}); {kept}")
-            grad_norm = clip_grad_norm(grads, config.grad_clip)
             optimizer.step(model.params, grads, lr)
             state.step += 1
             state.train_seconds += time.perf_counter() - started
             state.history.append([state.step, float(f"{loss:.6g}"), lr, float(f"{grad_norm:.4g}")])
             tokens_seen += int((batch.ids != tokenizer.pad_id).sum())  # real tokens, not padding
             if callback is not None:
-                callback(state.step, loss)
+                try:
+                    callback(state.step, loss)
+                except KeyboardInterrupt:
+                    stop.requested = True
             bar.update(1)
             if state.step % 10 == 0:
                 elapsed = time.perf_counter() - window_start
@@ -233,19 +323,30 @@ def train(config: TrainConfig, resume: bool = False, overrides: dict | None = No
             if state.step % config.eval_every == 0 and budget_left(config, state):
                 accuracy = quick_accuracy(model, task, config.format, progress_set)
                 state.evaluations.append([state.step, accuracy])
-                save_run(config, model, optimizer, rng, state)
-                bar.write(f"step {state.step:>6}  loss {loss:.4f}  held-out answer accuracy {100 * accuracy:5.1f}%"
-                          f"  ({state.train_seconds / 60:.1f} min)")
+                save()
+                bar.write(f"step {state.step:>6}  loss {loss:.4f}  held-out answer accuracy "
+                          f"{100 * accuracy:5.1f}%  ({state.train_seconds / 60:.1f} min)")
                 window_start = time.perf_counter()
-    except KeyboardInterrupt:
         bar.close()
-        save_run(config, model, optimizer, rng, state)
-        log(f"interrupted at step {state.step}; saved {checkpoint_path(config)}: continue with --resume "
-            f"--out {config.out}")
+        save()
+    except KeyboardInterrupt:   # a second Ctrl-C: stopped at once
+        bar.close()
+        log(stopped_message(config, state, saved_step, resume_command))
         raise
-    bar.close()
-    save_run(config, model, optimizer, rng, state)
-    return finish(config, model, task, state, log)
+    if stop.requested:
+        log(stopped_message(config, state, saved_step, resume_command))
+        raise KeyboardInterrupt
+    return state
+
+
+def stopped_message(config: TrainConfig, state: RunState, saved_step: int | None, resume_command: str) -> str:
+    """What an interrupted run kept, and how to continue it."""
+    path = checkpoint_path(config)
+    if saved_step is None:
+        return (f"interrupted during step {state.step + 1}, before any checkpoint was saved: nothing to resume "
+                f"(start again with --force)")
+    lost = "" if saved_step == state.step else f"; step {state.step + 1}, under way, was not kept"
+    return (f"interrupted: kept {path} at step {saved_step}{lost}; continue with: {resume_command}")
 
 
 def finish(config: TrainConfig, model: GPT, task, state: RunState, log=print) -> dict:
@@ -257,7 +358,13 @@ def finish(config: TrainConfig, model: GPT, task, state: RunState, log=print) ->
         log(line_plot(losses, x=steps, title=f"training loss ({scale}), steps {steps[0]}-{steps[-1]}",
                       log_y=positive))
     started = time.perf_counter()
-    report = run_evaluation(model, config, task)
+    try:
+        report = run_evaluation(model, config, task)
+    except KeyboardInterrupt:
+        log(f"interrupted during the final evaluation; training is complete and saved in "
+            f"{checkpoint_path(config)} (step {state.step}): evaluate it with: python -m minipad eval "
+            f"--checkpoint {checkpoint_path(config)}")
+        raise
     report.update(step=state.step, train_minutes=state.train_seconds / 60,
                   eval_seconds=time.perf_counter() - started)
     write_text_atomically(os.path.join(config.out, "eval.json"), json.dumps(report, indent=2))
@@ -270,7 +377,7 @@ def finish(config: TrainConfig, model: GPT, task, state: RunState, log=print) ->
 
 
 def run_evaluation(model: GPT, config: TrainConfig, task, test_problems: int | None = None,
-                   ood_problems: int | None = None) -> dict:
+                   ood_problems: int | None = None, progress: bool = False) -> dict:
     """Evaluate on fresh held-out sets drawn from the run's seed (the same sets every time)."""
     test_n = config.test_problems if test_problems is None else test_problems
     ood_n = config.ood_problems if ood_problems is None else ood_problems
@@ -281,7 +388,7 @@ def run_evaluation(model: GPT, config: TrainConfig, task, test_problems: int | N
     rng = split_rng(config.seed, "ood")
     for drawn_with in option_sets:   # ood_n problems in all, shared among the sets (addition: one per size)
         ood += sample_examples(task, "ood", ood_n // len(option_sets), config.format, rng, drawn_with=drawn_with)
-    return evaluate(model, task, config.format, test, ood)
+    return evaluate(model, task, config.format, test, ood, progress=progress)
 
 
 def write_history(folder: str, history: list) -> None:

@@ -345,3 +345,82 @@ def test_damaged_rng_state_is_a_checkpoint_error():
     del state["state"]
     with pytest.raises(CheckpointError, match="random generator"):
         unpack_rng_state(state)
+
+
+def test_no_writer_replaces_a_device_a_pipe_or_a_socket(tmp_path):
+    import socket
+    import stat as stat_module
+    from minipad.checkpoint import write_lines_atomically, write_text_atomically
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sock"))
+    link = tmp_path / "link"
+    link.symlink_to(fifo)
+    writers = [lambda path: save_checkpoint(path, {"w": np.zeros(2)}, {}),
+               lambda path: write_text_atomically(path, "text"),
+               lambda path: write_lines_atomically(path, iter(["a\n"]))]
+    for path, kind in ((fifo, "a named pipe"), (tmp_path / "sock", "a socket"), (link, "a named pipe"),
+                       (tmp_path, "is a folder")):
+        for write in writers:
+            with pytest.raises(CheckpointError, match=kind):
+                write(path)
+    server.close()
+    assert stat_module.S_ISFIFO(os.stat(fifo).st_mode) and os.path.islink(link)
+    assert sorted(os.listdir(tmp_path)) == ["link", "pipe", "sock"]
+    # a link to a regular file is kept: the file it points to is replaced
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    (tmp_path / "alias.json").symlink_to(target)
+    write_text_atomically(tmp_path / "alias.json", "new")
+    assert os.path.islink(tmp_path / "alias.json") and target.read_text() == "new"
+
+
+def test_ctrl_c_during_a_write_waits_until_the_write_has_ended(tmp_path, monkeypatch):
+    import signal
+    from minipad.checkpoint import interrupts_deferred
+    path = tmp_path / "model.npz"
+    save_checkpoint(path, {"w": np.zeros(3)}, {"step": 1})
+    real_fsync = os.fsync
+
+    def fsync_and_interrupt(descriptor):
+        os.kill(os.getpid(), signal.SIGINT)   # a real Ctrl-C, in the middle of the write
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync_and_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"w": np.ones(3)}, {"step": 2})
+    monkeypatch.undo()
+    arrays, meta = load_checkpoint(path)   # the new checkpoint, whole: the Ctrl-C came after it
+    assert meta == {"step": 2} and np.array_equal(arrays["w"], np.ones(3))
+    assert os.listdir(tmp_path) == ["model.npz"]
+    presses = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: presses.append(signum))
+    try:
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            assert presses == []
+        assert presses == [signal.SIGINT, signal.SIGINT]   # each passed on, in order, to the handler in place
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_run_lock_names_its_owner_and_a_stale_one_is_taken_over(tmp_path):
+    import subprocess
+    import sys
+    from minipad.checkpoint import RunLock
+    from minipad.errors import UserError
+    notes = []
+    with RunLock(str(tmp_path), log=notes.append):
+        owner = (tmp_path / RunLock.NAME).read_text().splitlines()
+        assert owner[0] == str(os.getpid())
+        with pytest.raises(UserError, match=f"in use by process {os.getpid()}"):
+            RunLock(str(tmp_path)).__enter__()
+    assert not (tmp_path / RunLock.NAME).exists()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (tmp_path / RunLock.NAME).write_text(f"{gone.pid}\nminipad train\n")
+    with RunLock(str(tmp_path), log=notes.append):
+        assert (tmp_path / RunLock.NAME).read_text().startswith(f"{os.getpid()}\n")
+    assert notes == [f"note: {tmp_path} was locked by process {gone.pid}, which no longer runs: taking the lock over"]

@@ -1,6 +1,7 @@
 """The data command: the paper's text on screen, JSONL on disk, one-line errors for bad input."""
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -99,3 +100,68 @@ def test_check_names_the_first_wrong_step(capsys):
     assert status == 0 and out.startswith("correct")
     status, out, _ = run(capsys, "check", "2 9 + 5 7", good.replace("6 C: 1", "6 C: 0"))
     assert status == 1 and out.startswith("wrong carry at line 3")
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_a_dataset_is_streamed_to_its_file_as_it_is_drawn(tmp_path, monkeypatch):
+    """data -n 10000000 must not hold every example in memory: lines reach the disk while drawing goes on,
+    and the file appears under its name only at the end (still atomic)."""
+    import minipad.data as data_module
+    path = tmp_path / "big.jsonl"
+    seen_on_disk = []
+    real = data_module.iterate_examples
+
+    def watched(*args, **kwargs):
+        for index, example in enumerate(real(*args, **kwargs)):
+            if index == 2_000:
+                temporary = [p for p in tmp_path.iterdir() if p.name.startswith(".big.jsonl.")]
+                seen_on_disk.append((not path.exists(), sum(p.stat().st_size for p in temporary)))
+            yield example
+
+    monkeypatch.setattr(data_module, "iterate_examples", watched)
+    status = main(["data", "--format", "direct", "-n", "3000", "--out", str(path)])
+    assert status == 0
+    (not_yet_named, written_so_far), = seen_on_disk
+    assert not_yet_named and written_so_far > 30_000   # about 2,000 lines already written, none held back
+    assert len(path.read_text().splitlines()) == 3000
+    assert os.listdir(tmp_path) == ["big.jsonl"]
+
+
+def test_data_piped_into_check_as_the_readme_shows(tmp_path):
+    environment = dict(os.environ, PYTHONPATH=ROOT)
+    python = shlex.quote(sys.executable)
+    right = subprocess.run(f'{python} -m minipad data --problem 29+57 | {python} -m minipad check "2 9 + 5 7"',
+                           shell=True, executable="/bin/bash", capture_output=True, text=True, env=environment)
+    assert (right.returncode, right.stdout) == (0, "correct\n"), right.stderr
+    wrong = subprocess.run(f'{python} -m minipad data --problem 29+57 | sed "s/C: 1/C: 0/" | '
+                           f'{python} -m minipad check 29+57', shell=True, executable="/bin/bash",
+                           capture_output=True, text=True, env=environment)
+    assert wrong.returncode == 1 and wrong.stdout.startswith("wrong carry at line 3"), wrong.stdout + wrong.stderr
+
+
+def test_readme_check_examples_print_what_the_readme_says():
+    lines = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read().splitlines()
+    examples = [(line[2:], lines[index + 1]) for index, line in enumerate(lines)
+                if line.startswith("$ ") and "minipad check" in line]
+    assert len(examples) >= 2, "the README shows no check example to paste"
+    for command, expected in examples:
+        result = subprocess.run(command, shell=True, executable="/bin/bash", cwd=ROOT, capture_output=True,
+                                text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+        assert result.stdout == expected + "\n", f"{command}\n{result.stdout}{result.stderr}"
+
+
+def test_check_on_a_terminal_says_it_reads_the_target_from_standard_input():
+    import pty
+    leader, follower = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-m", "minipad", "check", "2 9 + 5 7"], stdin=follower,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONPATH=ROOT))
+    os.close(follower)
+    target = "<scratch>\n2 9 + 5 7 ,  C: 0\n2 + 5 , 6 C: 1\n, 8 6 C: 0\n0 8 6\n</scratch>\n8 6\n"
+    os.write(leader, target.encode() + b"\x04")   # typed, then Ctrl-D
+    out, err = child.communicate(timeout=120)
+    os.close(leader)
+    assert "reading the target from standard input" in err and "Ctrl-D" in err
+    assert child.returncode == 0 and out == "correct\n", out + err

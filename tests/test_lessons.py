@@ -6,8 +6,11 @@ is left in the repository. All of them together take about a minute on a 2-core 
 import ast
 import os
 import re
+import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,12 +44,28 @@ def lesson_files():
     return sorted(path.name for path in LESSONS_DIR.glob("[0-9][0-9]_*.py"))
 
 
-def run_lesson(name, folder, *extra):
-    command = [sys.executable, str(LESSONS_DIR / name), "--quick", *extra]
+def run_lesson(name, folder, *extra, quick=True):
+    command = [sys.executable, str(LESSONS_DIR / name), *(["--quick"] if quick else []), *extra]
     if name in SAVES_RUNS:
         command += ["--out", str(folder / "runs")]
     environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300, env=environment)
+
+
+# Lessons whose default run takes seconds: tested at their defaults too, not only with --quick.
+FAST_AT_DEFAULTS = ["01_scratchpads_as_data.py", "02_backprop_by_hand.py", "03_layernorm_and_gelu.py",
+                    "04_causal_self_attention.py", "05_the_whole_gpt.py", "10_fast_generation.py"]
+# --quick at more seeds: three for the lessons that take a second or two, two for those that train.
+QUICK_SEEDS = {name: (1, 2) if name in FAST_AT_DEFAULTS else (1,) for name in KEY_LINES}
+
+
+def assert_lesson_passed(name, result, folder):
+    output = result.stdout
+    assert result.returncode == 0, f"{name} exited with {result.returncode}\n{output[-3000:]}\n{result.stderr[-3000:]}"
+    number = int(name[:2])
+    assert f"lesson {number}: all " in output and " checks passed" in output, output[-2000:]
+    for line in KEY_LINES[name]:
+        assert line in output, f"{name} did not print {line!r}\n{output[-3000:]}"
 
 
 def test_every_lesson_is_tested():
@@ -58,14 +77,54 @@ def test_every_lesson_is_tested():
 @pytest.mark.parametrize("name", sorted(KEY_LINES))
 def test_lesson_runs_quick(name, tmp_path):
     result = run_lesson(name, tmp_path)
-    output = result.stdout
-    assert result.returncode == 0, f"{name} exited with {result.returncode}\n{output[-3000:]}\n{result.stderr[-3000:]}"
-    number = int(name[:2])
-    assert f"lesson {number}: all " in output and " checks passed" in output, output[-2000:]
-    for line in KEY_LINES[name]:
-        assert line in output, f"{name} did not print {line!r}\n{output[-3000:]}"
+    assert_lesson_passed(name, result, tmp_path)
     if name in SAVES_RUNS - {"10_fast_generation.py"}:
         assert list((tmp_path / "runs").glob("*/model.npz")), "the lesson saved no model in --out"
+
+
+@pytest.mark.lesson
+@pytest.mark.slow
+@pytest.mark.parametrize("name, seed", [(name, seed) for name in sorted(KEY_LINES) for seed in QUICK_SEEDS[name]])
+def test_lesson_runs_quick_at_other_seeds(name, seed, tmp_path):
+    assert_lesson_passed(name, run_lesson(name, tmp_path, "--seed", str(seed)), tmp_path)
+
+
+@pytest.mark.lesson
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FAST_AT_DEFAULTS)
+def test_lesson_runs_at_its_defaults(name, tmp_path):
+    """What a learner runs first: the lesson without --quick (its default run takes seconds)."""
+    assert_lesson_passed(name, run_lesson(name, tmp_path, quick=False), tmp_path)
+
+
+@pytest.mark.lesson
+def test_lessons_fail_as_the_command_line_does_without_a_traceback(tmp_path):
+    environment = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    # an output folder that cannot be written: one line, exit status 2
+    blocked = tmp_path / "a file"
+    blocked.write_text("not a folder")
+    result = subprocess.run([sys.executable, str(LESSONS_DIR / "06_answering_directly.py"), "--quick", "--out",
+                             str(blocked / "runs")], cwd=tmp_path, env=environment, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "06_answering_directly.py: error: cannot write to the output folder" in result.stderr
+    # '| head -1': the lesson stops quietly when its reader goes away
+    piped = subprocess.run(f"{shlex.quote(sys.executable)} {shlex.quote(str(LESSONS_DIR / '01_scratchpads_as_data.py'))}"
+                           f" --quick | head -1", shell=True, executable="/bin/bash", capture_output=True, text=True,
+                           env=environment, timeout=300)
+    assert piped.stdout.startswith("====") and piped.stderr == "", piped.stderr
+    # Ctrl-C while the lesson trains: one line, exit status 130
+    child = subprocess.Popen([sys.executable, str(LESSONS_DIR / "06_answering_directly.py"), "--quick", "--out",
+                              str(tmp_path / "runs")], cwd=tmp_path, env=environment, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    for line in child.stdout:
+        if "training addition" in line:
+            break
+    time.sleep(0.5)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and err.endswith("06_answering_directly.py: interrupted\n"), err
 
 
 @pytest.mark.parametrize("name", sorted(KEY_LINES))
@@ -116,7 +175,7 @@ def test_lesson_opens_as_a_notebook(name):
     assert len(cells) >= 3
     for cell in cells:
         ast.parse(cell)
-    assert cells[-1].strip() == 'if __name__ == "__main__":\n    main()'
+    assert cells[-1].strip() == 'if __name__ == "__main__":\n    run(main)'
 
 
 def test_a_lesson_runs_cell_by_cell_as_in_a_jupyter_kernel(tmp_path):

@@ -101,7 +101,7 @@ def test_a_layout_reader_is_none_or_gives_every_token_a_spot(task, format):
 @tasks
 def test_the_accuracy_table_has_the_tasks_size_and_verdict_columns(task, monkeypatch):
     """Columns come from the task: addition's 'wrong carry' is no column of another task's table."""
-    monkeypatch.setattr(evaluate_module, "decode_answers", lambda model, task, examples, format=None: [
+    monkeypatch.setattr(evaluate_module, "decode_answers", lambda model, task, examples, format=None, bar=None: [
         e.target if i % 2 else "nonsense" for i, e in enumerate(examples)])
     rng = np.random.default_rng(3)
     examples = [task.render(task.sample_problem(rng, task.make_options()), "scratchpad") for _ in range(10)]

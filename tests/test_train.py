@@ -1,6 +1,10 @@
 """Training end to end on a tiny model: the loss falls, evaluation runs, resume is exact, NaN stops cleanly."""
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -212,3 +216,142 @@ def test_a_checkpoint_of_another_vocabulary_gets_one_line_that_says_what_to_do(t
     message = str(error.value)
     assert "another vocabulary" in message and "python -m minipad train --task addition" in message
     assert "\n" not in message
+
+
+# ------------------------------------------------------------------ Ctrl-C on a real training process
+# A real child process (python -m minipad train) gets SIGINT at random moments and is resumed each time;
+# its losses and weights must equal those of a run that was never interrupted, bit for bit.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHILD_RUN = ["--max-digits", "2", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--batch-size", "8",
+             "--block-size", "48", "--warmup-steps", "10", "--max-steps", "300", "--eval-every", "1000000",
+             "--eval-problems", "1", "--test-problems", "0", "--ood-problems", "0", "--threads", "1", "--no-progress"]
+
+
+def child_environment():
+    return dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+
+
+def start_child(*argv, prelude=""):
+    """python -m minipad ARGV in a child process (prelude: Python run first, e.g. to patch os.fsync)."""
+    code = prelude + "\nimport runpy, sys\nsys.argv = ['minipad'] + sys.argv[1:]\nrunpy.run_module('minipad', run_name='__main__')"
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, argv)], cwd=REPO, env=child_environment(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def interrupt_when_training(child, delay: float, signals: int = 1) -> tuple[int, str, str]:
+    """Wait until the child has started its steps, then after ``delay`` seconds send it SIGINT."""
+    lines = []
+    for line in child.stdout:
+        lines.append(line)
+        if "training from step" in line:
+            break
+    time.sleep(delay)
+    for _ in range(signals):
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=300)
+    return child.returncode, "".join(lines) + out, err
+
+
+def run_outputs(folder):
+    """(loss.csv text, the checkpoint's arrays) of a finished run."""
+    arrays, _ = load_checkpoint(os.path.join(folder, "model.npz"))
+    with open(os.path.join(folder, "loss.csv")) as file:
+        return file.read(), arrays
+
+
+def assert_same_run(folder, reference):
+    losses, arrays = run_outputs(folder)
+    expected_losses, expected_arrays = reference
+    assert losses == expected_losses
+    assert sorted(arrays) == sorted(expected_arrays)
+    for name, value in expected_arrays.items():
+        assert np.array_equal(arrays[name], value), name
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uninterrupted") / "run"
+    child = start_child("train", *CHILD_RUN, "--out", folder)
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 0, err
+    return run_outputs(folder)
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_random_moments_then_resume_gives_the_uninterrupted_run_bit_for_bit(tmp_path, uninterrupted):
+    import random
+    moments = random.Random(8).sample([i / 100 for i in range(2, 40)], 4)
+    folder = tmp_path / "run"
+    stopped = 0
+    for attempt, delay in enumerate(moments):
+        command = ["train", *CHILD_RUN, "--out", folder] + (["--resume"] if attempt else [])
+        status, out, err = interrupt_when_training(start_child(*command), delay)
+        assert "Traceback" not in err, err
+        if status == 0 or (status == -signal.SIGINT and "saved " in out.splitlines()[-1]):
+            break   # it had finished: the Ctrl-C came as Python was exiting
+        assert status == 130, err
+        assert "interrupted: kept" in out and "continue with: python -m minipad train --resume" in out, out
+        stopped += 1
+    assert stopped >= 2, "the interrupts came too late to test anything"
+    child = start_child("train", *CHILD_RUN, "--out", folder, "--resume")
+    _, err = child.communicate(timeout=300)
+    assert child.returncode == 0, err
+    assert_same_run(folder, uninterrupted)
+
+
+FSYNC_INTERRUPTS = """
+import os, signal
+real_fsync = os.fsync
+def fsync_and_interrupt(descriptor):   # a second Ctrl-C arrives while the checkpoint is being written
+    os.kill(os.getpid(), signal.SIGINT)
+    real_fsync(descriptor)
+os.fsync = fsync_and_interrupt
+"""
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_while_the_checkpoint_is_written_keeps_it_and_says_so(tmp_path, uninterrupted):
+    folder = tmp_path / "run"
+    status, out, err = interrupt_when_training(
+        start_child("train", *CHILD_RUN, "--out", folder, prelude=FSYNC_INTERRUPTS), 0.1)
+    assert status == 130 and "Traceback" not in err, err
+    arrays, meta = load_checkpoint(folder / "model.npz")   # whole, and not a temporary file left beside it
+    assert sorted(os.listdir(folder)) == ["loss.csv", "model.npz", "progress.csv"]
+    assert 0 < meta["step"] < 300
+    assert f"kept {folder / 'model.npz'} at step {meta['step']}" in out, out
+    assert f"continue with: python -m minipad train --resume --out {folder}" in out
+    child = start_child("train", *CHILD_RUN, "--out", folder, "--resume")
+    _, err = child.communicate(timeout=300)
+    assert child.returncode == 0, err
+    assert_same_run(folder, uninterrupted)
+
+
+@pytest.mark.slow
+def test_a_run_folder_in_use_is_locked_and_a_stale_lock_is_taken_over(tmp_path):
+    folder = tmp_path / "run"
+    train(tiny_config(tmp_path, max_steps=2, warmup_steps=1, test_problems=0, ood_problems=0), log=quiet,
+          progress=False)
+    first = start_child("train", "--resume", "--max-steps", "100000", "--no-progress", "--out", folder)
+    for line in first.stdout:
+        if "training from step" in line:
+            break
+    second = subprocess.run([sys.executable, "-m", "minipad", "train", *CHILD_RUN, "--out", str(folder), "--force"],
+                            cwd=REPO, env=child_environment(), capture_output=True, text=True, timeout=300)
+    evaluation = subprocess.run([sys.executable, "-m", "minipad", "eval", "--checkpoint", str(folder / "model.npz")],
+                                cwd=REPO, env=child_environment(), capture_output=True, text=True, timeout=300)
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=300)
+    assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
+    assert f"in use by process {first.pid} (minipad train --resume" in second.stderr
+    assert evaluation.returncode == 2 and f"in use by process {first.pid}" in evaluation.stderr
+    assert not (folder / ".minipad.lock").exists()          # released when the run stopped
+    # a lock whose process is gone (killed with SIGKILL) is taken over, with a note
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (folder / ".minipad.lock").write_text(f"{gone.pid}\nminipad train --out {folder}\n")
+    resumed = subprocess.run([sys.executable, "-m", "minipad", "train", "--resume", "--out", str(folder),
+                              "--max-steps", "1", "--no-progress"],
+                             cwd=REPO, env=child_environment(), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"locked by process {gone.pid}, which no longer runs" in resumed.stdout

@@ -184,6 +184,8 @@ class Addition(Task):
     def parse_input(self, text: str) -> tuple[int, int]:
         """Read '29+57', '29 + 57' or the paper's '2 9 + 5 7'."""
         match = _SUM.match(text.replace(" ", ""))
+        if not match and re.fullmatch(r"-?\d+\+-?\d+", text.replace(" ", "")):   # a minus sign
+            raise ValueError(f"{text!r}: addition takes whole numbers, not negative ones, e.g. 29+57")
         if not match:
             raise ValueError(f"{text!r} is not a sum of two whole numbers such as 29+57")
         a_text, b_text = match.groups()
