@@ -199,8 +199,21 @@ def bench_model(config: TrainConfig, seed: int) -> GPT:
     return GPT(config.model_config(vocab_size), np.random.default_rng(seed))
 
 
+def check_memory(args) -> None:
+    """UserError with the estimate if a size's training step cannot fit (minipad/memory.py): rows of the
+    default block size, the batch's problems padded to it, as the padded contender runs them."""
+    from .memory import check_fits_in_memory, training_step_bytes
+    threads = max(args.threads)
+    block = TrainConfig().block_size
+    for n_layer, n_head, n_embd in args.sizes:
+        needed = training_step_bytes(n_layer, n_head, n_embd, 128, args.batch, block, threads)
+        check_fits_in_memory(needed, f"a training step of size {n_layer}x{n_head}x{n_embd} (batch {args.batch})",
+                             "lower --batch or --sizes")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark described by the parsed arguments and print its tables; returns 0."""
+    check_memory(args)
     if args.blas_threads:
         return _run_per_blas_setting(args)
     other_cpu = OtherCpuUse()

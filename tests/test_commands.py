@@ -311,7 +311,7 @@ def test_one_rule_for_options_a_task_does_not_take_and_for_resume_with_force(che
 @pytest.mark.parametrize("argv, says", [
     (["train", "--batch-size", "1000000"], "GB of memory"),
     (["train", "--n-embd", "100000"], "GB of memory"),
-    (["bench", "--seq-len", "100000"], "GB of memory"),
+    (["bench", "--batch", "10000000"], "GB of memory"),
     (["train", "--test-problems", "1000000000"], "--test-problems must be at most 100,000"),
     (["eval", "--checkpoint", "{checkpoint}", "--test-problems", "1000000000"], "at most 100,000"),
 ])
