@@ -39,7 +39,7 @@ from minipad.tasks.base import answer_of, mark_lines
 # sequences short); the out-of-distribution split runs the next few lengths.
 RECIPE = {
     "default": dict(max_lines=10, steps=2500, warmup_steps=200, test_problems=600, ood_problems=300),
-    "quick": dict(max_lines=8, steps=150, warmup_steps=30, test_problems=60, ood_problems=30),
+    "quick": dict(max_lines=8, steps=100, warmup_steps=20, test_problems=40, ood_problems=20),
 }
 
 
@@ -97,7 +97,7 @@ def main():
         at most one if and one while loop; here every program runs at most {settings['max_lines']} lines.
     """)
     rng = split_rng(args.seed, "train")
-    problems = [sample_problem(program, "train", rng, options) for _ in range(300)]
+    problems = [sample_problem(program, "train", rng, options) for _ in range(200)]
     lengths = {fmt: [len(encode_example(tokenizer, program.render(p, fmt))[0]) for p in problems]
                for fmt in ("direct", "scratchpad")}
     for fmt, values in lengths.items():
