@@ -1,3 +1,4 @@
+# %%
 """Lesson 12: Running programs: the execution trace as a scratchpad.
 
 Goal: the paper's third task. A model reads a small Python function and the line that calls it, and
@@ -35,14 +36,16 @@ from minipad.evaluate import decode_answers, evaluate
 from minipad.tasks import get_task
 from minipad.tasks.base import answer_of, mark_lines
 
-# Programs that run at most MAX_LINES lines in training (the task's default is 16: this keeps the lesson's
-# sequences short); the out-of-distribution split runs the next few lengths.
+# %%
+# Training programs run at most max_lines lines (the task's default is 16: fewer keep the lesson's sequences
+# short); the out-of-distribution set runs the next six lengths.
 RECIPE = {
     "default": dict(max_lines=10, steps=2500, warmup_steps=200, test_problems=600, ood_problems=300),
     "quick": dict(max_lines=8, steps=100, warmup_steps=20, test_problems=40, ood_problems=20),
 }
 
 
+# %%
 def program_config(fmt: str, args) -> TrainConfig:
     settings = RECIPE["quick" if args.quick else "default"]
     model = {**MODEL_RECIPE, "block_size": 512}
@@ -53,6 +56,7 @@ def program_config(fmt: str, args) -> TrainConfig:
                        out=run_folder(args.out, f"12_program_{fmt}", args.quick), **model)
 
 
+# %%
 def a_program_with_a_loop(task, options, seed: int):
     """Of 100 training programs of the seed, the first whose loop runs most often (to show a loop unrolled)."""
     rng = np.random.default_rng(seed)
@@ -60,6 +64,7 @@ def a_program_with_a_loop(task, options, seed: int):
     return max(runs, key=lambda run: sum(step.line.lstrip().startswith("while ") for step in run.steps))
 
 
+# %%
 def with_one_value_changed(target: str) -> tuple[str, int]:
     """The target with the first value that a line changed set one higher; and that line's number."""
     lines = target.split("\n")
@@ -75,6 +80,7 @@ def with_one_value_changed(target: str) -> tuple[str, int]:
     raise ValueError("no line of this trace changes a value")
 
 
+# %%
 def main():
     args = parse_args(__doc__, with_out=True)
     lesson = Lesson(12, "Running programs")
@@ -194,5 +200,6 @@ def main():
     ])
 
 
+# %%
 if __name__ == "__main__":
     main()
