@@ -483,6 +483,8 @@ def test_a_program_model_trains_evaluates_by_lines_run_and_samples_a_program_fro
     status, out, _ = run(capsys, "sample", "--checkpoint", tmp_path / "run" / "model.npz", f"@{path}")
     assert status == 0 and out.startswith("def f(a):\n  a += 1\n  return a\noutput = f(2)\n")
     assert "checker: " in out and "the right answer is output: 3" in out
+    status, out, _ = run(capsys, "show", "--checkpoint", tmp_path / "run" / "model.npz", f"@{path}", "--attention")
+    assert status == 0 and "the right answer is output: 3" in out and "layer 0, head 1" in out
     for problem, says in [("def f(a):\n  return a * 2\noutput = f(2)", "outside the program grammar"),
                           ("def f(a):\n  while a < 9:\n    a -= 1\n  return a\noutput = f(2)", "runs more than"),
                           ("def f(a):\n  a *= b\n  return a\noutput = f(2)", "raises NameError"),
