@@ -22,7 +22,7 @@ Saves: runs/lessons/12_program_direct/ and runs/lessons/12_program_scratchpad/.
 
 Run:  python lessons/12_running_programs.py [--quick] [--seed N] [--out runs/lessons]
 """
-from _common import (MODEL_RECIPE, Lesson, nonzero, parse_args, run_folder, side_by_side,
+from _common import (MODEL_RECIPE, Lesson, nonzero, parse_args, run, run_folder, side_by_side,
                      train_run)  # first: the path to minipad and single-threaded BLAS
 
 import json
@@ -202,4 +202,4 @@ def main():
 
 # %%
 if __name__ == "__main__":
-    main()
+    run(main)
