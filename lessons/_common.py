@@ -188,8 +188,9 @@ def train_run(config, reuse: bool = False):
     def log(message=""):
         print(textwrap.indent(str(message), "  "))
 
-    sizes = (f"sums of 1-{config.task_options['max_digits']} digits" if config.task == "addition"
-             else "polynomials")
+    sizes = {"addition": f"sums of 1-{config.task_options.get('max_digits')} digits",
+             "program": f"programs of at most {config.task_options.get('max_lines')} lines"}.get(config.task,
+                                                                                          "polynomials")
     print(f"  training {config.task}, {config.format}: {config.max_steps} steps of {config.batch_size} {sizes}, "
           f"into {config.out}")
     train(config, force=True, log=log, progress=sys.stderr.isatty())

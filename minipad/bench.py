@@ -524,7 +524,7 @@ def _print_peak_rss() -> None:
 def _print_other_cpu_use(share: float | None, label: str = "") -> None:
     if share is None:
         return
-    print(f"other programs used {100 * share:.0f}% of the CPU time during the run{label}"
+    print(f"other processes used {100 * share:.0f}% of the CPU time during the run{label}"
           + (": the timings are slower and noisier than on an idle machine" if share > 0.1 else ""))
 
 

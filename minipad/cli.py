@@ -97,10 +97,27 @@ def given_task_options(args) -> dict:
 
 
 def problem_examples() -> str:
-    """Problems as users type them, one per task, for the help of options that take a problem."""
+    """Problems as users type them, one per task, for the help of options that take a problem; a problem of
+    several lines (a program) is best given as a file, @path."""
     import shlex
     from .tasks import TASKS
-    return " or ".join(shlex.quote(task.example_input) for task in TASKS.values() if task.example_input)
+    shown = [f"@{task.name}.txt (a file)" if "\n" in task.example_input else shlex.quote(task.example_input)
+             for task in TASKS.values() if task.example_input]
+    return " or ".join(shown)
+
+
+def problem_text(argument: str) -> str:
+    """A problem given on the command line: the text itself or, written @path, the text of that file (for a
+    problem of several lines, such as a program); UserError if the file cannot be read."""
+    if not argument.startswith("@"):
+        return argument
+    path = argument[1:]
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().rstrip("\n")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise UserError(f"cannot read the problem from {path}: {reason}") from None
 
 
 def writable_file(path: str) -> str:
@@ -165,7 +182,7 @@ def run_data(args) -> int:
         if args.out is not None:
             raise UserError("--problem prints one example; leave out --out (or --problem to write a dataset)")
         try:
-            problem = task.parse_input(args.problem)
+            problem = task.parse_input(problem_text(args.problem))
         except ValueError as error:
             raise UserError(str(error)) from None
         example = task.render(problem, args.format, comments=args.comments)
@@ -198,7 +215,8 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     from .tasks import DEFAULT_TASK, FORMATS, TASKS
     parser.add_argument("--task", choices=list(TASKS), default=DEFAULT_TASK, help=f"which task (default: {DEFAULT_TASK})")
     parser.add_argument("--format", choices=FORMATS, default="scratchpad", help="target format (default: scratchpad)")
-    parser.add_argument("input", help="the problem as the model read it, e.g. '2 9 + 5 7'")
+    parser.add_argument("input", help="the problem as the model read it, e.g. '2 9 + 5 7', or @path to read it "
+                                      "from a file")
     parser.add_argument("target", nargs="?", default=None,
                         help="the text written for it; read from standard input when left out, where a "
                              "first line equal to the problem is skipped, so the output of "
@@ -209,35 +227,39 @@ def run_check(args) -> int:
     """Print the checker's verdict on one target; exit status 0 if correct, 1 if not."""
     from .tasks import get_task
     task = get_task(args.task)
+    input_text = problem_text(args.input)
     try:
-        task.parse_input(args.input)
+        task.parse_input(input_text)
     except ValueError as error:
         raise UserError(str(error)) from None
-    target = args.target if args.target is not None else read_target(task, args.input)
-    verdict = task.check(args.input, target, args.format)
+    target = args.target if args.target is not None else read_target(task, input_text)
+    verdict = task.check(input_text, target, args.format)
     print(verdict.describe())
     return 0 if verdict.correct else 1
 
 
 def read_target(task, input_text: str) -> str:
-    """The target from standard input; a first line that is the problem itself (as 'data --problem'
-    prints it) is skipped. On a terminal, say what is awaited instead of waiting in silence."""
+    """The target from standard input; first lines that are the problem itself (as 'data --problem'
+    prints it: one line, or several for a program) are skipped. On a terminal, say what is awaited instead
+    of waiting in silence."""
     if sys.stdin is None:
         raise UserError("no target given and no standard input to read it from: give it as the second argument")
     if sys.stdin.isatty():
         print("reading the target from standard input: type or paste it, then Ctrl-D on a line of its own "
               "(or give it as the second argument)", file=sys.stderr)
     lines = sys.stdin.read().rstrip("\n").split("\n")
-    if len(lines) > 1 and _same_problem(task, lines[0], input_text):
-        lines = lines[1:]
-    return "\n".join(lines)
+    return "\n".join(lines[_problem_lines(task, lines, input_text):])
 
 
-def _same_problem(task, line: str, input_text: str) -> bool:
+def _problem_lines(task, lines: list[str], input_text: str) -> int:
+    """How many first ``lines`` are the problem of ``input_text`` as 'data --problem' prints it (0: none)."""
     try:
-        return task.parse_input(line) == task.parse_input(input_text)
+        problem = task.parse_input(input_text)
+        count = task.render(problem, "direct").input.count("\n") + 1
+        same = len(lines) > count and task.parse_input("\n".join(lines[:count])) == problem
     except ValueError:
-        return False
+        return 0
+    return count if same else 0
 
 
 # ---------------------------------------------------------------------------------------- the parser

@@ -9,7 +9,8 @@ import sys
 import time
 from dataclasses import MISSING, asdict
 
-from .cli import add_task_option_arguments, given_task_options, non_negative_int, problem_examples, true_or_false
+from .cli import (add_task_option_arguments, given_task_options, non_negative_int, problem_examples, problem_text,
+                  true_or_false)
 from .errors import UserError
 
 # --quick: a first taste in at most two minutes on a 2-core laptop, with the task's quick_options (small
@@ -200,7 +201,7 @@ def run_sample(args) -> int:
     model, config, _, _ = load_model(args.checkpoint)
     task = get_task(config.task)
     try:
-        problem = task.parse_input(args.problem)
+        problem = task.parse_input(problem_text(args.problem))
         example = task.render(problem, config.format)
         tokenizer = task.tokenizer()
         sequence, prompt_length = encode_example(tokenizer, example)

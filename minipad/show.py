@@ -349,7 +349,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from .cli import svg_file
+    from .cli import problem_text, svg_file
     from .tasks import get_task
     from .train import load_model
     if args.svg is not None:
@@ -360,7 +360,7 @@ def run(args) -> int:
         if value is not None and value >= count:
             raise UserError(f"--{name} {value} does not exist: this model has {name}s 0 to {count - 1}")
     try:
-        reading = read_problem(model, task, config.format, args.problem)
+        reading = read_problem(model, task, config.format, problem_text(args.problem))
     except ValueError as error:
         raise UserError(str(error)) from None
     attention = args.attention or any(value is not None for value in (args.line, args.layer, args.head))

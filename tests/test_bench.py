@@ -24,7 +24,7 @@ def table_rows(output, first_header="size "):
     header_index = next(i for i, line in enumerate(lines) if line.startswith(first_header))
     rows = []
     for line in lines[header_index + 2:]:
-        if not line.strip() or line.startswith(("other programs used", "peak resident memory")):
+        if not line.strip() or line.startswith(("other processes used", "peak resident memory")):
             break
         rows.append([cell.strip() for cell in line.split("  ") if cell.strip()])
     return lines[header_index], rows
@@ -34,7 +34,7 @@ def test_tiny_benchmark_prints_every_size_and_contender(capsys):
     assert bench.run(parse(TINY)) == 0
     output = capsys.readouterr().out
     assert "float32 matmul peak" in output
-    assert "other programs used" in output or not os.path.exists("/proc/stat")
+    assert "other processes used" in output or not os.path.exists("/proc/stat")
     assert "FLOPs per step = sum over problems of 6*N*t + 12*L*t^2*C" in output
     assert "peak resident memory of this process so far:" in output
     header, rows = table_rows(output)

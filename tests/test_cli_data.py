@@ -165,3 +165,44 @@ def test_check_on_a_terminal_says_it_reads_the_target_from_standard_input():
     os.close(leader)
     assert "reading the target from standard input" in err and "Ctrl-D" in err
     assert child.returncode == 0 and out == "correct\n", out + err
+
+
+PROGRAM = "def f(a):\n    b = 0  # counts twice a\n    while a > 0:\n        b += 2\n        a -= 1\n    return b\noutput = f(2)\n"
+
+
+def test_a_program_comes_from_a_file_and_is_traced_in_the_papers_layout(tmp_path, capsys, monkeypatch):
+    import io
+    path = tmp_path / "count.py"
+    path.write_text(PROGRAM)
+    status, out, _ = run(capsys, "data", "--task", "program", "--problem", f"@{path}")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(out))   # piped into check: the program's lines are skipped
+    assert run(capsys, "check", "--task", "program", f"@{path}")[:2] == (0, "correct\n")
+    lines = out.split("\n")
+    assert status == 0 and lines[:2] == ["def f(a):", "  b = 0"]   # rewritten: two spaces, no comment
+    assert "line:     b += 2" in lines and lines[-3:] == ["</scratch>", "output: 4", ""]
+    status, out, _ = run(capsys, "data", "--task", "program", "--format", "direct", "--problem", PROGRAM)
+    assert status == 0 and out.endswith("output = f(2)\noutput: 4\n")
+    trace = "\n".join(lines[7:-1])
+    assert run(capsys, "check", "--task", "program", f"@{path}", trace)[:2] == (0, "correct\n")
+    status, out, _ = run(capsys, "check", "--task", "program", f"@{path}", trace.replace('"b": 4', '"b": 5'))
+    assert status == 1 and out.startswith("wrong value at line")
+
+
+@pytest.mark.parametrize("problem, says", [
+    ("def f(a):\n  return a / 2\noutput = f(1)", "outside the program grammar"),
+    ("def f(a):\n  while a > 0:\n    a += 1\n  return a\noutput = f(1)", "runs more than 200 lines"),
+    ("def f(a):\n  return b\noutput = f(1)", "raises NameError"),
+    ("@/no/such/program.py", "cannot read the problem from /no/such/program.py"),
+])
+def test_a_program_outside_the_grammar_or_that_fails_is_one_line(problem, says, capsys):
+    status, _, err = run(capsys, "data", "--task", "program", "--problem", problem)
+    assert status == 2 and says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_program_data_exports_jsonl_and_its_out_of_distribution_runs_longer(tmp_path, capsys):
+    path = tmp_path / "ood.jsonl"
+    status, out, _ = run(capsys, "data", "--task", "program", "--split", "ood", "--max-lines", "8", "-n", "5",
+                         "--out", str(path))
+    assert status == 0 and "wrote 5 program scratchpad examples" in out
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert all(9 <= row["target"].count("\nline: ") <= 14 for row in rows)

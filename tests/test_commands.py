@@ -463,3 +463,31 @@ def test_a_long_evaluation_shows_its_progress_from_the_start(checkpoint, monkeyp
     with_bar = evaluate_module.decode_answers(model, task, examples, config.format, Bar())
     assert Bar.updates == [3, 3, 3, 1]   # the bar moves after every chunk, not once at the end
     assert with_bar == evaluate_module.decode_answers(model, task, examples, config.format)
+
+
+PROGRAM_RUN = ["--task", "program", "--max-lines", "6", "--n-layer", "1", "--n-head", "2", "--n-embd", "32",
+               "--batch-size", "8", "--block-size", "300", "--warmup-steps", "2", "--max-steps", "4",
+               "--eval-every", "4", "--eval-problems", "2", "--test-problems", "4", "--ood-problems", "0",
+               "--threads", "1", "--no-progress"]
+
+
+def test_a_program_model_trains_evaluates_by_lines_run_and_samples_a_program_from_a_file(tmp_path, capsys):
+    status, out, _ = run(capsys, "train", *PROGRAM_RUN, "--out", tmp_path / "run")
+    assert status == 0 and out.startswith("config: task=program format=scratchpad max_lines=6 min_lines=4")
+    header = next(line for line in out.split("\n") if line.startswith("lines "))
+    for kind in ("wrong line", "wrong value", "wrong copy", "malformed"):
+        assert kind in header
+    assert "wrong carry" not in header
+    path = tmp_path / "program.py"
+    path.write_text("def f(a):\n  a += 1\n  return a\noutput = f(2)\n")
+    status, out, _ = run(capsys, "sample", "--checkpoint", tmp_path / "run" / "model.npz", f"@{path}")
+    assert status == 0 and out.startswith("def f(a):\n  a += 1\n  return a\noutput = f(2)\n")
+    assert "checker: " in out and "the right answer is output: 3" in out
+    status, out, _ = run(capsys, "show", "--checkpoint", tmp_path / "run" / "model.npz", f"@{path}", "--attention")
+    assert status == 0 and "the right answer is output: 3" in out and "layer 0, head 1" in out
+    for problem, says in [("def f(a):\n  return a * 2\noutput = f(2)", "outside the program grammar"),
+                          ("def f(a):\n  while a < 9:\n    a -= 1\n  return a\noutput = f(2)", "runs more than"),
+                          ("def f(a):\n  a *= b\n  return a\noutput = f(2)", "raises NameError"),
+                          (f"@{tmp_path / 'missing.py'}", "cannot read the problem")]:
+        status, _, err = run(capsys, "sample", "--checkpoint", tmp_path / "run" / "model.npz", problem)
+        assert_one_line_error(status, err, says)

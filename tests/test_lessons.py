@@ -35,9 +35,11 @@ KEY_LINES = {
     "09_polynomials.py": ["scratchpad, every line right %", "the scratchpad run finished its 200 steps"],
     "10_fast_generation.py": ["cached logits equal the full forward pass", "the cache is faster"],
     "11_longer_sums.py": ["in the table's positions it is the same for every length", "table positions %"],
+    "12_running_programs.py": ["one changed value is a wrong value, named at its line",
+                               "scratchpad, every line right %", "checker: "],
 }
 SAVES_RUNS = {"06_answering_directly.py", "07_showing_the_work.py", "08_reading_the_models_mind.py",
-              "09_polynomials.py", "10_fast_generation.py", "11_longer_sums.py"}
+              "09_polynomials.py", "10_fast_generation.py", "11_longer_sums.py", "12_running_programs.py"}
 
 
 def lesson_files():

@@ -2,8 +2,9 @@
 from .addition import Addition
 from .base import FORMATS, Example, Task, Verdict
 from .polynomial import Polynomial
+from .program import Program
 
-TASKS = {task.name: task for task in (Addition(), Polynomial())}
+TASKS = {task.name: task for task in (Addition(), Polynomial(), Program())}
 DEFAULT_TASK = "addition"   # what --task is when it is not given: the paper's first task
 
 
