@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict
 
 from .checkpoint import write_text_atomically
-from .config import TrainConfig
+from .config import PLAIN_POSITIONS, TrainConfig
 from .errors import UserError
 from .table import format_table
 
@@ -47,9 +47,10 @@ QUICK = dict(schemes=("direct", "rope", "coupled+places+roles+window"), seeds=(0
 
 
 def scheme_config(name: str, seed: int, base: dict, out: str) -> TrainConfig:
-    """The TrainConfig of one run: the shared settings, the scheme's, the seed and the run's folder."""
+    """The TrainConfig of one run: the shared settings, plain positions, then what the scheme switches on
+    (the defaults are the table layout, so a scheme starts from plain), the seed and the run's folder."""
     fmt, settings = SCHEMES[name]
-    return TrainConfig(**{**base, **settings, "format": fmt, "seed": seed,
+    return TrainConfig(**{**base, **PLAIN_POSITIONS, **settings, "format": fmt, "seed": seed,
                           "out": os.path.join(out, f"{name}-seed{seed}")})
 
 

@@ -71,3 +71,12 @@ def test_eval_takes_longer_sizes_and_refuses_sums_the_model_cannot_hold(tmp_path
     assert {"3", "4"} <= set(sizes)
     status, _, err = run(capsys, "eval", "--checkpoint", run_folder / "model.npz", "--ood-digits", "9,12")
     assert status == 2 and "this model holds 120" in err and err.count("\n") == 1, err
+
+
+def test_a_scheme_switches_on_only_what_it_names():
+    from minipad.lengths import scheme_config
+    rope = scheme_config("rope", 0, {}, "out")
+    assert (rope.position_ids, rope.places, rope.roles, rope.line_window) == ("plain", 0, 0, False)
+    table = scheme_config("coupled+places+roles+window", 0, {}, "out")
+    assert (table.position_ids, table.places, table.roles, table.line_window) == ("coupled", 33, 8, True)
+    scheme_config("learned", 0, {}, "out").model_config(10)   # a learned table with plain ids is valid
