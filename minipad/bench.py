@@ -185,8 +185,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def bench_config(args, size=None) -> TrainConfig:
     """The TrainConfig the benchmark measures: the defaults, the --scheme's settings, the size, the batch."""
-    settings = dict(SCHEMES[args.scheme][1]) if args.scheme else {}
-    if args.scheme:
+    settings = {}
+    if args.scheme:  # a scheme names what it switches on: everything else plain, whatever the defaults
+        settings = {**dict(position_ids="plain", places=0, roles=0, line_window=False), **SCHEMES[args.scheme][1]}
         settings["format"] = SCHEMES[args.scheme][0]
     if size is not None:
         settings.update(n_layer=size[0], n_head=size[1], n_embd=size[2])

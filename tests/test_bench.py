@@ -100,6 +100,9 @@ def test_sizes_and_schemes_are_checked():
             bench.parse_sizes(bad)
     config = bench.bench_config(parse(["--scheme", "coupled+places+roles+window"]))
     assert (config.position_ids, config.places, config.line_window) == ("coupled", 33, True)
+    config = bench.bench_config(parse(["--scheme", "rope"]))  # plain rotary positions, whatever the defaults
+    assert (config.position, config.position_ids, config.places, config.roles, config.line_window) == \
+        ("rope", "plain", 0, 0, False)
 
 
 def test_matmul_rate_is_positive():

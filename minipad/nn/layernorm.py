@@ -43,7 +43,7 @@ def layernorm_backward_reference(dout, cache):
     """dout (..., C) -> (dx (..., C), {"gain": (C,), "bias": (C,)}).
 
     x reaches xhat by three roads (directly, through the mean and through the variance); summing them and
-    using mean(xhat) = 0 and mean(xhat^2) = 1 (up to eps) leaves one line:
+    using mean(x - mean) = 0 leaves one line, exact with eps:
         dxhat = dout * gain
         dx    = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
         dgain = sum over rows of dout * xhat,   dbias = sum over rows of dout
