@@ -178,7 +178,8 @@ def train_run(config, reuse: bool = False):
 
     Returns (model, seconds of training, steps, reused). Training prints its progress and loss curve.
     """
-    from minipad.train import checkpoint_path, load_model, train
+    from minipad.checkpoint import load_model
+    from minipad.train import checkpoint_path, train
     path = checkpoint_path(config)
     if reuse and os.path.exists(path):
         model, saved, _, meta = load_model(path)

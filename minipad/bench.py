@@ -369,7 +369,8 @@ def _decoding(args) -> str:
 
 def _time_to_accuracy(args) -> str:
     """Train the default recipe once per seed; minutes until the held-out accuracy reached each target."""
-    from .train import load_model, train
+    from .checkpoint import load_model
+    from .train import train
     rows = []
     for seed in args.seeds:
         config = replace(bench_config(args), seed=seed, max_steps=args.max_steps, eval_every=args.eval_every,

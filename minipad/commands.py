@@ -133,11 +133,10 @@ def report_path(checkpoint: str, report: str | None) -> str | None:
 
 def run_eval(args) -> int:
     import contextlib
-    from .checkpoint import RunLock, replaceable_path, write_text_atomically
+    from .checkpoint import RunLock, load_model, replaceable_path, write_text_atomically
     from .config import check_problem_count
-    from .evaluate import format_report
+    from .evaluate import ask_for_other_sets, format_report, run_evaluation
     from .tasks import get_task
-    from .train import load_model, run_evaluation
     for name, count in (("--test-problems", args.test_problems), ("--ood-problems", args.ood_problems)):
         if count is not None:
             check_problem_count(name, count)
@@ -150,20 +149,8 @@ def run_eval(args) -> int:
     in_run_folder = args.report is None and output is not None
     lock = RunLock(os.path.dirname(os.path.abspath(args.checkpoint))) if in_run_folder else contextlib.nullcontext()
     task = get_task(config.task)
-    asked = given_task_options(args)
-    if asked:   # other evaluation sets than the run's, e.g. --ood-digits 9,10,12,16,20 for addition
-        config.task_options = {**config.task_options, **asked}
-        config.block_size = model.config.block_size
-        if args.ood_problems is None and not config.ood_problems:
-            config.ood_problems = 1000
-        try:
-            config.validate()   # the options must be the task's, and its sets must fit the model
-        except UserError as error:
-            if "--block-size" not in str(error):
-                raise
-            needed = str(error).split(" take ")[1].split(" tokens")[0]
-            raise UserError(f"the longest of those problems take {needed} tokens but this model holds "
-                            f"{model.config.block_size}: ask for shorter ones") from None
+    if given_task_options(args):   # other evaluation sets than the run's
+        ask_for_other_sets(config, task, given_task_options(args), model.config.block_size, args.ood_problems)
     with lock:
         started = time.perf_counter()
         report = run_evaluation(model, config, task, args.test_problems, args.ood_problems,
@@ -192,28 +179,19 @@ def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_sample(args) -> int:
-    from .data import encode_example, prompt_text
-    from .generate import generate
-    from .positions import decoding_layouts
+    from .checkpoint import load_model
+    from .data import prompt_text
+    from .evaluate import decode_one
     from .tasks import get_task
     from .tasks.base import answer_of, mark_lines
-    from .train import load_model
     model, config, _, _ = load_model(args.checkpoint)
     task = get_task(config.task)
     try:
-        problem = task.parse_input(problem_text(args.problem))
-        example = task.render(problem, config.format)
-        tokenizer = task.tokenizer()
-        sequence, prompt_length = encode_example(tokenizer, example)
-    except ValueError as error:
+        example = task.render(task.parse_input(problem_text(args.problem)), config.format)
+        _, written_ids = decode_one(model, task, config.format, example)
+    except ValueError as error:   # not a problem of the task, or too long for the model
         raise UserError(str(error)) from None
-    room = model.config.block_size - prompt_length
-    if len(sequence) - prompt_length > room:
-        raise UserError(f"this problem needs {len(sequence)} tokens but the model holds {model.config.block_size}: "
-                        f"choose a smaller one")
-    layouts = decoding_layouts(model.config, task, config.format, tokenizer, [example])
-    output = generate(model, [sequence[:prompt_length]], room, stop_token=tokenizer.eos_id, layouts=layouts)[0]
-    written = tokenizer.decode(output)
+    written = task.tokenizer().decode(written_ids)
     verdict = task.check(example.input, written, config.format)
     print(prompt_text(example), end="")
     print(mark_lines(written, verdict))
@@ -241,7 +219,7 @@ def run_compare(args) -> int:
     The runs live in <out>/<task>-direct and <out>/<task>-scratchpad (out: runs/compare) and follow
     train's rule: an existing run is continued with --resume or replaced with --force, never silently.
     """
-    from .table import format_table
+    from .evaluate import format_comparison
     from .train import checkpoint_path, train
     if args.format is not None:
         raise UserError("compare trains both formats: leave out --format")
@@ -274,23 +252,6 @@ def run_compare(args) -> int:
         reports[fmt] = train(config, resume=resume, overrides={**overrides, "out": config.out}, force=args.force,
                              progress=not args.no_progress, resume_command=resume_command)
     print()
-    print(format_comparison(reports, format_table))
+    print(format_comparison(reports))
     return 0
 
-
-def format_comparison(reports: dict, format_table) -> str:
-    direct, scratch = reports["direct"], reports["scratchpad"]
-    headers = [scratch["size_name"], "direct answer %", "scratchpad answer %", "scratchpad all steps %"]
-    rows = []
-    for size, summary in scratch["by_size"].items():
-        other = direct["by_size"].get(size)
-        rows.append([size, f"{100 * other['answer_accuracy']:.1f}" if other else "-",
-                     f"{100 * summary['answer_accuracy']:.1f}", f"{100 * summary['target_accuracy']:.1f}"])
-    names = {"test": "in distribution", "ood": "out of distribution"}
-    for split, summary in scratch["splits"].items():
-        other = direct["splits"].get(split)
-        rows.append([names[split], f"{100 * other['answer_accuracy']:.1f}" if other else "-",
-                     f"{100 * summary['answer_accuracy']:.1f}", f"{100 * summary['target_accuracy']:.1f}"])
-    budget = (f"direct: {direct['step']} steps, {direct['train_minutes']:.1f} min; "
-              f"scratchpad: {scratch['step']} steps, {scratch['train_minutes']:.1f} min")
-    return format_table(headers, rows) + "\n" + budget

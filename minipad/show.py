@@ -89,20 +89,12 @@ def layout_of(model, task, format: str, tokenizer, input_text: str, ids: list):
 def read_problem(model, task, format: str, problem_text: str) -> Reading:
     """Let ``model`` write its target for ``problem_text``; ValueError if it is not a problem of ``task``
     or does not fit the model."""
-    from .data import encode_example
-    from .generate import generate
-    from .positions import decoding_layouts
+    from .evaluate import decode_one
     from .tasks.base import answer_of
     example = task.render(task.parse_input(problem_text), format)
     tokenizer = task.tokenizer()
-    sequence, prompt_length = encode_example(tokenizer, example)
-    room = model.config.block_size - prompt_length
-    if len(sequence) - prompt_length > room:
-        raise ValueError(f"this problem needs {len(sequence)} tokens but the model holds "
-                         f"{model.config.block_size}: choose a smaller one")
-    layouts = decoding_layouts(model.config, task, format, tokenizer, [example])
-    written_ids = generate(model, [sequence[:prompt_length]], room, stop_token=tokenizer.eos_id, layouts=layouts)[0]
-    ids = sequence[:prompt_length] + written_ids
+    prompt, written_ids = decode_one(model, task, format, example)
+    ids, prompt_length = prompt + written_ids, len(prompt)
     layout = layout_of(model, task, format, tokenizer, example.input, ids)
     logits, cache = model.forward(np.array([ids]), return_cache=True, layout=layout)
     probabilities = softmax64(logits[0])  # (T,V): row t predicts token t+1
@@ -351,7 +343,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from .cli import problem_text, svg_file
     from .tasks import get_task
-    from .train import load_model
+    from .checkpoint import load_model
     if args.svg is not None:
         svg_file(args.svg)
     model, config, _, meta = load_model(args.checkpoint)

@@ -448,7 +448,7 @@ def test_a_long_evaluation_shows_its_progress_from_the_start(checkpoint, monkeyp
     import minipad.evaluate as evaluate_module
     from minipad.data import sample_examples, split_rng
     from minipad.tasks import get_task
-    from minipad.train import load_model
+    from minipad.checkpoint import load_model
     model, config, _, _ = load_model(checkpoint)
     task = get_task(config.task)
     examples = sample_examples(task, "test", 10, config.format, split_rng(0, "test"), config.options())

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 import pytest
 
+from minipad.checkpoint import load_model
 from minipad.cli import main
 from minipad.data import encode_example
 from minipad.generate import generate
@@ -15,7 +16,6 @@ from minipad.show import attention_of_line, percent, read_problem, shown, softma
 from minipad.svg import number
 from minipad.tasks import get_task
 from minipad.tokenizer import EOS
-from minipad.train import load_model
 
 SVG = "{http://www.w3.org/2000/svg}"
 TINY = ["--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--batch-size", "8", "--warmup-steps", "2",
