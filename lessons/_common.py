@@ -44,7 +44,7 @@ def run(main) -> None:
     """Run a lesson's main() with the command line's error handling, then exit with its status.
 
     A mistake (an output folder that cannot be written) is one line and exit status 2, Ctrl-C one line
-    and 130, '| head' ends quietly: no traceback, as with ``python -m minipad`` (minipad/cli.py). In a
+    and 130, '| head' ends quietly: no traceback, as with ``python -m minipad`` (minipad/cli/guard.py). In a
     notebook the kernel goes on: the status is not turned into an exit.
     """
     from minipad.cli import run_guarded
@@ -56,7 +56,7 @@ def run(main) -> None:
 
 def parse_args(doc: str, with_out: bool = False, argv=None) -> argparse.Namespace:
     """--quick and --seed for every lesson; --out for the lessons that save a model."""
-    from minipad.cli import OneLineParser, non_negative_int
+    from minipad.cli.arguments import OneLineParser, non_negative_int
     title = (doc or "").strip().split("\n")[0]
     parser = OneLineParser(description=title, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller run of the same steps (seconds, not minutes)")

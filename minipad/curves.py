@@ -1,4 +1,4 @@
-"""The plot command: a run's training curves, drawn again from the files training saved.
+"""A run's training curves, drawn again from the files training saved (the plot command).
 
 A run folder (e.g. runs/addition-scratchpad) holds, beside the checkpoint model.npz:
 
@@ -18,15 +18,16 @@ read from there.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
 import os
-import sys
 from dataclasses import dataclass
 
+from .checkpoint import load_checkpoint
 from .errors import UserError
+from .plot import overlay_plot
+from .svg import Series, document, line_chart
 
 
 @dataclass
@@ -74,7 +75,6 @@ def _read_csv(path: str, columns: tuple[str, ...]) -> list[list[float]]:
 
 def read_run(folder: str) -> RunCurves:
     """The curves of the run in ``folder``; UserError naming what is missing or damaged."""
-    from .checkpoint import load_checkpoint
     if not os.path.exists(folder):
         raise UserError(f"no run folder {folder}: give a folder written by 'python -m minipad train' "
                         f"(its --out, by default runs/<task>-<format>)")
@@ -123,7 +123,6 @@ def describe(run: RunCurves) -> str:
 
 def terminal_plots(runs: list[RunCurves], colour: bool = False) -> str:
     """The loss curves and the accuracy curves of the runs, on shared axes, as braille plots."""
-    from .plot import overlay_plot
     lines = [f"{number}: {describe(run)}" if len(runs) > 1 else describe(run)
              for number, run in enumerate(runs, start=1)]
     positive = all(loss > 0 for run in runs for loss in run.losses)
@@ -148,7 +147,6 @@ def terminal_plots(runs: list[RunCurves], colour: bool = False) -> str:
 
 def svg_picture(runs: list[RunCurves]) -> str:
     """The same two charts as one standalone SVG: the loss above, the accuracy below."""
-    from .svg import Series, document, line_chart
     width, chart_height = 900, 300
     positive = all(loss > 0 for run in runs for loss in run.losses)
     heading = "training curves: " + " against ".join(run.folder for run in runs)
@@ -163,32 +161,3 @@ def svg_picture(runs: list[RunCurves]) -> str:
                                  "held-out answer accuracy during training", "answer accuracy %",
                                  y_range=(0, 100), x_range=steps))
     return document(width, len(charts) * (chart_height + 10), heading, charts)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", nargs="?", default=None,
-                        help="a run folder written by train (its --out, by default runs/<task>-<format>)")
-    parser.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), default=None,
-                        help="draw two runs on shared axes, e.g. the direct and the scratchpad run")
-    parser.add_argument("--svg", default=None, metavar="FILE.svg",
-                        help="also write the curves as a standalone SVG picture (opens in any browser)")
-
-
-def run(args) -> int:
-    from .cli import svg_file
-    if (args.run is None) == (args.compare is None):
-        raise UserError("give one run folder, or --compare with two run folders")
-    if args.svg is not None:
-        svg_file(args.svg)
-    runs = [read_run(folder) for folder in (args.compare or [args.run])]
-    tasks = {run.task for run in runs if run.task is not None}
-    if len(tasks) > 1:
-        raise UserError(f"{runs[0].folder} trains {runs[0].task} but {runs[1].folder} trains {runs[1].task}: "
-                        f"compare two runs of one task")
-    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    print(terminal_plots(runs, colour=colour))
-    if args.svg is not None:
-        from .svg import write_svg
-        write_svg(args.svg, svg_picture(runs))
-        print(f"saved {args.svg}")
-    return 0

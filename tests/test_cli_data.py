@@ -108,10 +108,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_a_dataset_is_streamed_to_its_file_as_it_is_drawn(tmp_path, monkeypatch):
     """data -n 10000000 must not hold every example in memory: lines reach the disk while drawing goes on,
     and the file appears under its name only at the end (still atomic)."""
-    import minipad.data as data_module
+    import minipad.cli.data as data_command
     path = tmp_path / "big.jsonl"
     seen_on_disk = []
-    real = data_module.iterate_examples
+    real = data_command.iterate_examples
 
     def watched(*args, **kwargs):
         for index, example in enumerate(real(*args, **kwargs)):
@@ -120,7 +120,7 @@ def test_a_dataset_is_streamed_to_its_file_as_it_is_drawn(tmp_path, monkeypatch)
                 seen_on_disk.append((not path.exists(), sum(p.stat().st_size for p in temporary)))
             yield example
 
-    monkeypatch.setattr(data_module, "iterate_examples", watched)
+    monkeypatch.setattr(data_command, "iterate_examples", watched)
     status = main(["data", "--format", "direct", "-n", "3000", "--out", str(path)])
     assert status == 0
     (not_yet_named, written_so_far), = seen_on_disk

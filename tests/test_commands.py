@@ -149,10 +149,11 @@ def test_resume_with_a_time_budget_alone_keeps_training(checkpoint, capsys, tmp_
 
 
 def test_the_resolved_config_shows_the_tasks_own_options_after_the_task(capsys):
-    from minipad.commands import add_train_arguments, build_config, print_config
-    from minipad.cli import OneLineParser
+    from minipad.cli import train
+    from minipad.cli.arguments import OneLineParser
+    from minipad.cli.options import build_config, print_config
     parser = OneLineParser()
-    add_train_arguments(parser)
+    train.add_arguments(parser)
     print_config(build_config(parser.parse_args(["--task", "polynomial", "--max-terms", "2"])))
     assert capsys.readouterr().out.startswith("config: task=polynomial format=scratchpad max_terms=2 n_layer=")
     print_config(build_config(parser.parse_args(["--quick"]), quick=True))
@@ -300,9 +301,11 @@ def test_one_rule_for_options_a_task_does_not_take_and_for_resume_with_force(che
     assert checkpoint.read_bytes() == before
     # --quick's digit range is the preset's, not the user's: it does not stop --quick --task polynomial
     import argparse
-    from minipad.commands import QUICK, add_train_arguments, build_config
+    from minipad.cli import train
+    from minipad.cli.options import build_config
+    from minipad.config import QUICK
     parser = argparse.ArgumentParser()
-    add_train_arguments(parser)
+    train.add_arguments(parser)
     config = build_config(parser.parse_args(["--quick", "--task", "polynomial"]), quick=True)
     config.validate()
     assert config.max_steps == QUICK["max_steps"]
@@ -430,7 +433,7 @@ def test_a_problem_that_starts_with_a_minus_is_explained(checkpoint, capsys):
 
 
 def test_readme_quick_claims_match_the_preset_and_say_what_was_measured_where():
-    from minipad.commands import QUICK
+    from minipad.config import QUICK
     readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md"),
                   encoding="utf-8").read()
     start = readme.index("`python -m minipad train --quick` is a first taste")

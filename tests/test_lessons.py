@@ -201,6 +201,7 @@ def test_a_lesson_runs_cell_by_cell_as_in_a_jupyter_kernel(tmp_path):
 
 def test_lesson_arguments_in_a_script_and_in_a_notebook(monkeypatch):
     from _common import DEFAULT_OUT, REPO_ROOT, parse_args
+    from minipad.cli.arguments import UsageError
     monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "/run/user/0/kernel-7.json"])
     args = parse_args("Lesson 0: a test", with_out=True)
     assert args.quick is False and args.out == DEFAULT_OUT
@@ -208,7 +209,7 @@ def test_lesson_arguments_in_a_script_and_in_a_notebook(monkeypatch):
     args = parse_args("Lesson 0: a test")
     assert args.quick is True and args.seed == 3
     monkeypatch.setattr(sys, "argv", ["07_showing_the_work.py", "-f", "kernel.json"])
-    with pytest.raises(SystemExit):   # outside a kernel, an unknown argument is still an error
+    with pytest.raises(UsageError, match="unrecognized arguments"):   # outside a kernel, still an error
         parse_args("Lesson 0: a test")
     # the lessons' runs have one home, whatever the current folder
     assert os.path.isabs(DEFAULT_OUT) and DEFAULT_OUT == os.path.join(REPO_ROOT, "runs", "lessons")

@@ -65,7 +65,8 @@ ARITHMETIC_TOKENS = (
 
 
 def option(default, help: str):
-    """A field of a task's options dataclass: its default, and the help its command-line option shows."""
+    """A dataclass field that is a command-line option: its default, and the help the option shows (a task's
+    options, and TrainConfig's settings)."""
     return field(default=default, metadata={"help": help})
 
 
