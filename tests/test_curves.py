@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
+from conftest import assert_one_line_error, run_minipad
 from minipad.checkpoint import load_checkpoint
 from minipad.cli import main
 from minipad.svg import number
@@ -15,21 +16,6 @@ SVG = "{http://www.w3.org/2000/svg}"
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "48",
         "--batch-size", "8", "--warmup-steps", "2", "--max-steps", "13", "--eval-every", "4", "--eval-problems", "4",
         "--test-problems", "4", "--ood-problems", "0", "--threads", "1", "--no-progress"]
-
-
-def run(capsys, *argv):
-    try:
-        status = main([str(word) for word in argv])
-    except SystemExit as exit_:
-        status = exit_.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def assert_one_line_error(status, err, says):
-    assert status == 2, err
-    assert err.count("\n") == 1 and says in err, err
-    assert "Traceback" not in err
 
 
 def read_rows(path):
@@ -57,7 +43,7 @@ def test_training_saves_its_progress_evaluations_beside_the_checkpoint(runs):
 
 
 def test_plot_draws_the_loss_and_the_accuracy_of_a_run(runs, capsys):
-    status, out, _ = run(capsys, "plot", runs / "scratchpad")
+    status, out, _ = run_minipad(capsys, "plot", runs / "scratchpad")
     assert status == 0
     lines = out.split("\n")
     assert lines[0].startswith(f"{runs / 'scratchpad'}: addition, scratchpad; 13 steps")
@@ -71,7 +57,7 @@ def test_plot_draws_the_loss_and_the_accuracy_of_a_run(runs, capsys):
 
 
 def test_compare_overlays_two_runs_and_numbers_them(runs, capsys):
-    status, out, _ = run(capsys, "plot", "--compare", runs / "direct", runs / "scratchpad")
+    status, out, _ = run_minipad(capsys, "plot", "--compare", runs / "direct", runs / "scratchpad")
     assert status == 0
     assert f"1: {runs / 'direct'}: addition, direct" in out and f"2: {runs / 'scratchpad'}: addition, scratchpad" in out
     plot_lines = [line for line in out.split("\n") if "┤" in line or "│" in line]
@@ -83,14 +69,14 @@ def test_a_run_saved_before_progress_csv_existed_is_read_from_its_checkpoint(run
     old = tmp_path / "old"
     shutil.copytree(runs / "scratchpad", old)
     os.remove(old / "progress.csv")
-    status, out, _ = run(capsys, "plot", old)
+    status, out, _ = run_minipad(capsys, "plot", old)
     assert status == 0 and "held-out answer accuracy (%)" in out
     assert "last progress evaluation" in out and "(step 12)" in out
 
 
 def test_the_svg_holds_the_plotted_values(runs, tmp_path, capsys):
     path = tmp_path / "curves.svg"
-    status, out, _ = run(capsys, "plot", "--compare", runs / "direct", runs / "scratchpad", "--svg", path)
+    status, out, _ = run_minipad(capsys, "plot", "--compare", runs / "direct", runs / "scratchpad", "--svg", path)
     assert status == 0 and f"saved {path}" in out
     root = ElementTree.parse(path).getroot()
     assert root.tag == f"{SVG}svg"
@@ -128,6 +114,6 @@ def test_bad_input_gets_one_line_and_writes_nothing(runs, tmp_path, capsys):
         ([runs / "direct", "--svg", tmp_path / "curves.png"], "does not end in .svg"),
     ]
     for argv, says in cases:
-        status, _, err = run(capsys, "plot", *argv)
+        status, _, err = run_minipad(capsys, "plot", *argv)
         assert_one_line_error(status, err, says)
     assert sorted(os.listdir(tmp_path)) == ["damaged", "empty"]

@@ -7,13 +7,13 @@ import ast
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from conftest import interrupt_once_printed
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
 sys.path.insert(0, str(LESSONS_DIR))
@@ -116,16 +116,10 @@ def test_lessons_fail_as_the_command_line_does_without_a_traceback(tmp_path):
                            env=environment, timeout=300)
     assert piped.stdout.startswith("====") and piped.stderr == "", piped.stderr
     # Ctrl-C while the lesson trains: one line, exit status 130
-    child = subprocess.Popen([sys.executable, str(LESSONS_DIR / "06_answering_directly.py"), "--quick", "--out",
-                              str(tmp_path / "runs")], cwd=tmp_path, env=environment, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    for line in child.stdout:
-        if "training addition" in line:
-            break
-    time.sleep(0.5)
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=300)
-    assert child.returncode == 130, err
+    status, _, err = interrupt_once_printed([sys.executable, str(LESSONS_DIR / "06_answering_directly.py"), "--quick",
+                                             "--out", str(tmp_path / "runs")], "training addition", 0.5, cwd=tmp_path,
+                                            env=environment)
+    assert status == 130, err
     assert "Traceback" not in err and err.endswith("06_answering_directly.py: interrupted\n"), err
 
 

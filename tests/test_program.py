@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from conftest import assert_a_changed_digit_is_caught
 from minipad.data import is_held_out, sample_examples, split_rng
 from minipad.tasks import get_task
 from minipad.tasks.base import CORRECT, MALFORMED, WRONG_COPY
@@ -223,13 +224,7 @@ def test_one_changed_state_is_caught_at_or_before_it(seed, data):
 @given(seeds, st.data())
 def test_one_changed_digit_anywhere_is_caught_at_or_before_its_line(seed, data):
     run, example = generated(seed)
-    digits = [i for i, character in enumerate(example.target) if character.isdigit()]
-    position = data.draw(st.sampled_from(digits))
-    new = data.draw(st.sampled_from([d for d in "0123456789" if d != example.target[position]]))
-    broken = example.target[:position] + new + example.target[position + 1:]
-    verdict = program.check(example.input, broken)
-    assert verdict.kind != CORRECT
-    assert verdict.line <= example.target[:position].count("\n") + 1
+    assert_a_changed_digit_is_caught(program, example, data)
 
 
 def test_the_checker_names_the_kind_of_mistake():
