@@ -60,15 +60,15 @@ from dataclasses import replace
 import numpy as np
 
 from .config import TrainConfig
-from .data import make_batch, prompt_text, sample_examples, sample_problem, split_rng
+from .data import prompt_text, sample_examples, split_rng
 from .errors import UserError
 from .lengths import SCHEMES
 from .model import GPT
 from .optim import AdamW
 from .parallel import parallel_loss_and_grads
-from .positions import training_layout
 from .table import format_table
 from .tasks import get_task
+from .train import draw_batch, train
 
 __all__ = ["run", "step_flops", "matmul_gflops"]
 
@@ -155,10 +155,7 @@ def training_batches(config: TrainConfig, model: GPT, count: int):
     options = config.split_options("train")
     batches = []
     for _ in range(count):
-        examples = [task.render(sample_problem(task, "train", rng, options), config.format)
-                    for _ in range(config.batch_size)]
-        batch = make_batch(tokenizer, examples)
-        layout = training_layout(model.config, task, config.format, tokenizer, examples, batch, rng)
+        batch, layout = draw_batch(config, model, task, tokenizer, rng, options)
         lengths = (batch.ids != tokenizer.pad_id).sum(axis=1)  # each problem's tokens
         batches.append((batch.ids, batch.targets, batch.mask, layout, lengths))
     return batches
@@ -271,7 +268,6 @@ def _decoding(args) -> str:
 def _time_to_accuracy(args) -> str:
     """Train the default recipe once per seed; minutes until the held-out accuracy reached each target."""
     from .checkpoint import load_model
-    from .train import train
     rows = []
     for seed in args.seeds:
         config = replace(bench_config(args), seed=seed, max_steps=args.max_steps, eval_every=args.eval_every,

@@ -178,6 +178,15 @@ def check_output_folder(out: str) -> None:
         replaceable_path(os.path.join(out, name))
 
 
+def draw_batch(config: TrainConfig, model: GPT, task, tokenizer, rng, options):
+    """(Batch, token layout) of batch_size fresh training problems drawn with ``options`` from ``rng``; the
+    layout is None for a model that needs plain positions only (minipad/positions.py)."""
+    examples = [task.render(sample_problem(task, "train", rng, options), config.format)
+                for _ in range(config.batch_size)]
+    batch = make_batch(tokenizer, examples)
+    return batch, training_layout(model.config, task, config.format, tokenizer, examples, batch, rng)
+
+
 def learning_rate(config: TrainConfig, state: RunState) -> float:
     """Warmup then cosine over max_steps, or over the steps estimated to fit in max_minutes."""
     total_steps = config.max_steps
@@ -256,10 +265,7 @@ def _run_steps(config, model, optimizer, rng, state, callback, log, progress, re
             # one whole step: nothing below is cut short by Ctrl-C, which is only noted (StopRequest)
             started = time.perf_counter()
             lr = learning_rate(config, state)
-            examples = [task.render(sample_problem(task, "train", rng, train_options), config.format)
-                        for _ in range(config.batch_size)]
-            batch = make_batch(tokenizer, examples)
-            layout = training_layout(model.config, task, config.format, tokenizer, examples, batch, rng)
+            batch, layout = draw_batch(config, model, task, tokenizer, rng, train_options)
             loss, grads = parallel_loss_and_grads(model, batch.ids, batch.targets, batch.mask, config.threads,
                                                   layout)
             if config.grad_clip > 0:
