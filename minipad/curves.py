@@ -86,12 +86,12 @@ def read_run(folder: str) -> RunCurves:
     loss_rows = _read_csv(loss_path, ("step", "loss"))
     if not loss_rows:
         raise UserError(f"{loss_path} holds no steps yet: plot it once training has saved its first checkpoint")
-    task = fmt = minutes = None
+    task = format = minutes = None
     progress = []
     checkpoint = os.path.join(folder, "model.npz")
     meta = load_checkpoint(checkpoint)[1] if os.path.exists(checkpoint) else None
     if isinstance(meta, dict) and isinstance(meta.get("train_config"), dict):
-        task, fmt = meta["train_config"].get("task"), meta["train_config"].get("format")
+        task, format = meta["train_config"].get("task"), meta["train_config"].get("format")
         minutes = meta.get("train_seconds", 0.0) / 60
     progress_path = os.path.join(folder, "progress.csv")
     if os.path.exists(progress_path):
@@ -106,7 +106,7 @@ def read_run(folder: str) -> RunCurves:
                 final = float(json.load(file)["splits"]["test"]["answer_accuracy"])
         except (OSError, ValueError, KeyError, TypeError):
             final = None   # no in-distribution evaluation (or an unreadable one): the curves do not need it
-    return RunCurves(folder, task, fmt, [int(row[0]) for row in loss_rows], [row[1] for row in loss_rows],
+    return RunCurves(folder, task, format, [int(row[0]) for row in loss_rows], [row[1] for row in loss_rows],
                      [int(row[0]) for row in progress], [row[1] for row in progress], minutes, final)
 
 

@@ -51,8 +51,8 @@ QUICK = dict(schemes=("direct", "rope", "coupled+places+roles+window"), seeds=(0
 def scheme_config(name: str, seed: int, base: dict, out: str) -> TrainConfig:
     """The TrainConfig of one run: the shared settings, plain positions, then what the scheme switches on
     (the defaults are the table layout, so a scheme starts from plain), the seed and the run's folder."""
-    fmt, settings = SCHEMES[name]
-    return TrainConfig(**{**base, **PLAIN_POSITIONS, **settings, "format": fmt, "seed": seed,
+    format, settings = SCHEMES[name]
+    return TrainConfig(**{**base, **PLAIN_POSITIONS, **settings, "format": format, "seed": seed,
                           "out": os.path.join(out, f"{name}-seed{seed}")})
 
 

@@ -27,8 +27,8 @@ def read_rows(path):
 def runs(tmp_path_factory):
     """A direct and a scratchpad run of addition, and a polynomial run."""
     folder = tmp_path_factory.mktemp("curves")
-    for fmt in ("direct", "scratchpad"):
-        assert main(["train", *TINY, "--max-digits", "2", "--format", fmt, "--out", str(folder / fmt)]) == 0
+    for format in ("direct", "scratchpad"):
+        assert main(["train", *TINY, "--max-digits", "2", "--format", format, "--out", str(folder / format)]) == 0
     assert main(["train", *TINY, "--task", "polynomial", "--block-size", "80", "--max-steps", "3",
                  "--out", str(folder / "polynomial")]) == 0
     return folder
@@ -82,13 +82,13 @@ def test_the_svg_holds_the_plotted_values(runs, tmp_path, capsys):
     assert root.tag == f"{SVG}svg"
     lines = [polyline for polyline in root.iter(f"{SVG}polyline") if polyline.get("class") == "series"]
     assert len(lines) == 4   # two runs, in the loss chart and in the accuracy chart
-    for polyline, fmt in zip(lines[:2], ("direct", "scratchpad")):
-        rows = read_rows(runs / fmt / "loss.csv")
-        assert fmt in polyline.get("data-name")
+    for polyline, format in zip(lines[:2], ("direct", "scratchpad")):
+        rows = read_rows(runs / format / "loss.csv")
+        assert format in polyline.get("data-name")
         assert polyline.get("data-x").split() == [number(float(row[0])) for row in rows]
         assert [float(y) for y in polyline.get("data-y").split()] == [float(row[1]) for row in rows]
-    for polyline, fmt in zip(lines[2:], ("direct", "scratchpad")):
-        rows = read_rows(runs / fmt / "progress.csv")
+    for polyline, format in zip(lines[2:], ("direct", "scratchpad")):
+        rows = read_rows(runs / format / "progress.csv")
         assert polyline.get("data-y").split() == [number(100 * float(row[1])) for row in rows]
     points = [circle for circle in root.iter(f"{SVG}circle") if circle.get("class") == "point"]
     assert len(points) == 6 and all(circle.find(f"{SVG}title").text.startswith("/") for circle in points)
