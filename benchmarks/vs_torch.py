@@ -276,7 +276,7 @@ def main(argv=None) -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         worker(sys.argv[2], sys.argv[3])
         return 0
-    from minipad.bench import parse_sizes
+    from minipad.cli.bench import parse_sizes
     from minipad.config import TrainConfig
     from minipad.table import format_table
     default = TrainConfig()

@@ -90,10 +90,11 @@ def main():
     print("first scratchpad line as tokens:", [tokenizer.vocabulary[i] for i in tokenizer.encode(
         scratch.target.split("\n")[1])])
     lesson.check(tokenizer.decode(ids) == scratch.target, "decode(encode(target)) gives the text back exactly")
-    examples = {fmt: sample_examples(addition, "train", 200 if args.quick else 2000, fmt, split_rng(args.seed, "train"))
-                for fmt in ("direct", "scratchpad")}
-    mean_tokens = {fmt: np.mean([len(tokenizer.encode(e.target)) + 1 for e in batch])
-                   for fmt, batch in examples.items()}
+    examples = {format: sample_examples(addition, "train", 200 if args.quick else 2000, format,
+                                        split_rng(args.seed, "train"))
+                for format in ("direct", "scratchpad")}
+    mean_tokens = {format: np.mean([len(tokenizer.encode(e.target)) + 1 for e in batch])
+                   for format, batch in examples.items()}
     ratio = mean_tokens["scratchpad"] / mean_tokens["direct"]
     print(f"target tokens per example on 1-8 digit sums (with end-of-text): direct {mean_tokens['direct']:.1f}, "
           f"scratchpad {mean_tokens['scratchpad']:.1f}: {ratio:.1f} times as many")
@@ -190,7 +191,7 @@ def main():
 
     lesson.finish([
         "Print python -m minipad data --format scratchpad -n 3 --comments and compare with what you saw.",
-        "Render 999 + 1 and 5 + 12345 (operands of different lengths): how does the shorter side run out?",
+        "Render 999 + 1 and 5 + 12345 (operands of different digit counts): how does the shorter side run out?",
         "Plant a mistake in the final line (the carry followed by the result digits) and in the answer "
         "after </scratch>: which kinds does the checker report?",
         "Count tokens for 8-digit sums only: how does the scratchpad's length grow with the digits? "

@@ -2,7 +2,7 @@
 """Lesson 6: Answering directly: a tiny model learns short sums first and fails long ones.
 
 Goal: train the paper's baseline, a model that reads a sum and writes the answer at once, with no
-intermediate steps; then measure its accuracy digit length by digit length, inside the lengths it was
+intermediate steps; then measure its accuracy size by size (digits), inside the sizes it was
 trained on and beyond them. It is trained twice: with the number of steps lesson 7 gives the
 scratchpad model (the paper compares at equal steps), and four times as long (a direct step is cheap:
 that takes at least the minutes of the scratchpad run), to see whether it was just undertrained.
@@ -56,11 +56,11 @@ def main():
     model, seconds, steps, _ = train_run(config)
     lesson.check(steps == config.max_steps, f"the run finished its {config.max_steps} steps")
 
-    lesson.step("Accuracy by length")
+    lesson.step("Accuracy by size")
     lesson.say(f"""
-        Now {settings['problems_per_length']} held-out sums of each length, both operands with exactly that
+        Now {settings['problems_per_size']} held-out sums of each size, both operands with exactly that
         many digits. The model decodes greedily until it writes end-of-text; a sum counts only if the whole
-        answer is right. Lengths above {digits} were never seen in training. (There are only 100 one-digit
+        answer is right. Sizes above {digits} were never seen in training. (There are only 100 one-digit
         sums and a tenth are held out, so the 1-digit row repeats a few problems.)
     """)
     report = addition_report(model, "direct", args, digits)
@@ -87,7 +87,7 @@ def main():
     """)
     if args.quick:
         lesson.check(long[1] >= short[1] - 0.2 and set(long) == set(settings["eval_digits"]),
-                     "the longer run did not get worse at 1-digit sums, and every length was measured")
+                     "the longer run did not get worse at 1-digit sums, and every size was measured")
     else:
         lesson.check(long[1] >= 0.9, "after the long run, 1-digit sums are (almost) always right",
                      f"{100 * long[1]:.0f}%")
@@ -97,9 +97,9 @@ def main():
         lesson.check(long_report["splits"]["ood"]["answer_accuracy"] < 0.05,
                      "sums longer than any seen in training are (almost) never right")
     lesson.check(long_report["splits"]["test"]["answer_accuracy"] >= report["splits"]["test"]["answer_accuracy"] - 0.05,
-                 "more steps did not hurt on the training lengths")
+                 "more steps did not hurt on the training sizes")
     errors = long_report["splits"]["test"]["errors"]
-    print(f"  the checker's verdicts on the long run's mistakes (training lengths): {nonzero(errors)}")
+    print(f"  the checker's verdicts on the long run's mistakes (training sizes): {nonzero(errors)}")
     lesson.say("""
         The checker has little to say about a direct answer: it can only call the total wrong. Where
         inside the model the sum went wrong, nobody can read. Lesson 7 makes the model show its work.
@@ -108,7 +108,7 @@ def main():
     lesson.finish([
         "Give the long run 20,000 steps (python -m minipad train --format direct --max-digits 3 "
         "--max-steps 20000 --position rope --block-size 160 --ood-problems 0): do 3-digit sums ever get there?",
-        "Train with --position learned instead of rope. What happens to lengths never seen in training?",
+        "Train with --position learned instead of rope. What happens to sizes never seen in training?",
         "Train on 1-4 digits with the same steps: does the 3-digit accuracy go up or down?",
         "Look at loss.csv of the long run: find the steps where the loss drops suddenly, and compare them "
         "with the progress evaluations printed during training.",

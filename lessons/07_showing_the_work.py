@@ -3,7 +3,7 @@
 
 Goal: the paper's headline experiment at laptop scale. Train the same tiny model with the same
 recipe and the same number of steps, but with scratchpad targets; compare it with the direct model
-digit length by digit length, inside the training lengths and beyond them, and count the cost.
+size by size (digits), inside the training sizes and beyond them, and count the cost.
 
 Read first: lesson 6; the paper's long-addition experiment and what it finds about model size.
 
@@ -11,10 +11,10 @@ Time: about 1 minute on a 2-core laptop (--quick: about 10 seconds). Lesson 6's 
 when it is in runs/lessons/06_direct with the same settings; otherwise this lesson trains it first
 (about 30 seconds more).
 
-What you should see: the scratchpad model getting nearly every sum of the training lengths right,
+What you should see: the scratchpad model getting nearly every sum of the training sizes right,
 3-digit sums included, where the direct model at the same steps gets almost none beyond 1 digit and,
 even at four times the steps and more minutes (lesson 6), only about 40% of the 3-digit ones; each
-scratchpad step costing a few direct steps; and both models failing on lengths never seen in training,
+scratchpad step costing a few direct steps; and both models failing on sizes never seen in training,
 the scratchpad one already on its first line.
 
 Saves: runs/lessons/07_scratchpad/ (model.npz, loss.csv, eval.json); lessons 8 and 10 read it.
@@ -63,7 +63,7 @@ def main():
     model, seconds, steps, _ = train_run(config)
     lesson.check(steps == config.max_steps, f"the run finished its {config.max_steps} steps")
 
-    lesson.step("Direct against scratchpad, length by length")
+    lesson.step("Direct against scratchpad, size by size")
     report = addition_report(model, "scratchpad", args, digits)
     direct_report = addition_report(direct_model, "direct", args, digits)
     columns = {f"direct {direct_steps} steps": direct_report}
@@ -87,15 +87,15 @@ def main():
     print(f"  training time: {', '.join(timings)}")
 
     inside, direct_inside = report["splits"]["test"], direct_report["splits"]["test"]
-    scratch_by_length, direct_by_length = accuracy_by_size(report), accuracy_by_size(direct_report)
+    scratch_by_size, direct_by_size = accuracy_by_size(report), accuracy_by_size(direct_report)
     if args.quick:
-        lesson.check(set(scratch_by_length) == set(direct_by_length) == set(settings["eval_digits"]),
-                     "both models were measured at every length")
+        lesson.check(set(scratch_by_size) == set(direct_by_size) == set(settings["eval_digits"]),
+                     "both models were measured at every size")
     else:
         lesson.check(inside["answer_accuracy"] >= direct_inside["answer_accuracy"] + 0.2,
-                     "on the training lengths the scratchpad model beats the direct one by 20 points or more",
+                     "on the training sizes the scratchpad model beats the direct one by 20 points or more",
                      f"{100 * inside['answer_accuracy']:.0f}% against {100 * direct_inside['answer_accuracy']:.0f}%")
-        lesson.check(scratch_by_length[digits] >= direct_by_length[digits] + 0.3,
+        lesson.check(scratch_by_size[digits] >= direct_by_size[digits] + 0.3,
                      f"at {digits} digits, the longest sums trained on, it is ahead by 30 points or more")
         lesson.check(inside["target_accuracy"] >= inside["answer_accuracy"] - 0.05,
                      "when its answer is right, (nearly) every step of its scratchpad is right too")
@@ -108,19 +108,19 @@ def main():
         lesson.say(f"""
             And per minute? The direct model trained four times as long took {long_seconds:.0f} s, the
             scratchpad model {seconds:.0f} s: comparable (both vary with the machine's load). The first gets
-            {100 * long_report['splits']['test']['answer_accuracy']:.0f}% of the training lengths right, the
+            {100 * long_report['splits']['test']['answer_accuracy']:.0f}% of the training sizes right, the
             second {100 * inside['answer_accuracy']:.0f}%.
         """)
 
-    lesson.step("Beyond the training lengths")
+    lesson.step("Beyond the training sizes")
     beyond = report["splits"].get("ood")
     if beyond:
-        print(f"  scratchpad on unseen lengths: {100 * beyond['answer_accuracy']:.1f}% right; first mistakes "
+        print(f"  scratchpad on unseen sizes: {100 * beyond['answer_accuracy']:.1f}% right; first mistakes "
               f"found by the checker: {nonzero(beyond['errors'])}")
     lesson.say(f"""
         Both models fail on sums longer than {digits} digits. In the paper, scratchpad models' accuracy on
         longer sums grew with their size (up to 137B parameters); the reference run with a model like ours
-        scored 0% beyond its training lengths too. The checker says where
+        scored 0% beyond its training sizes too. The checker says where
         ours breaks: mostly a 'wrong copy' or a malformed line, right at the start. The model has never
         written a {digits + 1}-digit number into the first line of a scratchpad and does not know how.
         Lesson 8 reads the scratchpads and the attention to see this.
@@ -128,7 +128,7 @@ def main():
     if beyond and not args.quick:
         early = beyond["errors"]["wrong copy"] + beyond["errors"]["malformed"]
         wrong = beyond["n"] - round(beyond["answer_accuracy"] * beyond["n"])
-        lesson.check(early >= 0.8 * wrong, "on unseen lengths most first mistakes are copies or malformed lines")
+        lesson.check(early >= 0.8 * wrong, "on unseen sizes most first mistakes are copies or malformed lines")
 
     lesson.finish([
         "Train on 1-4 digits (python -m minipad train --max-digits 4 --position rope --block-size 160 "

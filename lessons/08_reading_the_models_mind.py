@@ -2,7 +2,7 @@
 """Lesson 8: Reading the model's mind: its scratchpads, the checker's verdicts, its attention.
 
 Goal: a scratchpad is not only a better answer but a readable one. Let lesson 7's model write
-scratchpads for sums of every length, let the checker name the first wrong step of each, read a few
+scratchpads for sums of every size, let the checker name the first wrong step of each, read a few
 mistakes line by line; then look inside: which tokens does the model attend to at the moment it
 writes a new result digit? If it learned the method its targets show, the line above.
 
@@ -18,8 +18,8 @@ written, looks at the line above, where that column's digits and carry are.
 
 Run:  python lessons/08_reading_the_models_mind.py [--quick] [--seed N] [--out runs/lessons]
 """
-from _common import (Lesson, addition_config, length_sets, parse_args, recipe,
-                     run, train_run)  # first: the path to minipad and single-threaded BLAS
+from _common import (Lesson, addition_config, parse_args, recipe, run, size_sets,
+                     train_run)  # first: the path to minipad and single-threaded BLAS
 
 from collections import Counter
 
@@ -164,50 +164,50 @@ def main():
 
     lesson.step("Let it write, let the checker judge")
     lesson.say("""
-        For each length, held-out sums; the model writes its scratchpad greedily, and the checker reads it
+        For each size, held-out sums; the model writes its scratchpad greedily, and the checker reads it
         line by line and names the first line that does not follow from the input and the line before.
     """)
     n = 100 if args.quick else 300
-    sets = length_sets(addition, "scratchpad", settings["eval_digits"], n, args.seed)
-    rows, written_by_length, verdicts_by_length = [], {}, {}
-    for length, examples in sets.items():
+    sets = size_sets(addition, "scratchpad", settings["eval_digits"], n, args.seed)
+    rows, written_by_size, verdicts_by_size = [], {}, {}
+    for size, examples in sets.items():
         written = decode_answers(model, addition, examples)
         verdicts = [addition.check(e.input, text) for e, text in zip(examples, written)]
-        written_by_length[length], verdicts_by_length[length] = written, verdicts
+        written_by_size[size], verdicts_by_size[size] = written, verdicts
         kinds = Counter(v.kind for v in verdicts)
         wrong = [v for v in verdicts if not v.correct]
         on_line_2 = sum(v.line == 2 for v in wrong)
-        rows.append([f"{length}" + (" (unseen)" if length > digits else ""), len(examples),
+        rows.append([f"{size}" + (" (unseen)" if size > digits else ""), len(examples),
                      f"{100 * kinds['correct'] / len(examples):.1f}"] + [kinds[k] for k in error_kinds]
                     + [f"{100 * on_line_2 / len(wrong):.0f}" if wrong else "-"])
     print(format_table(["digits", "problems", "correct %"] + list(error_kinds) + ["of mistakes, on line 2 %"],
                        rows, align=["<"] + [">"] * (len(error_kinds) + 3)))
-    unseen = [v for length, vs in verdicts_by_length.items() if length > digits for v in vs if not v.correct]
+    unseen = [v for size, vs in verdicts_by_size.items() if size > digits for v in vs if not v.correct]
     early = sum(v.line == 2 for v in unseen)
-    lesson.check(sum(len(vs) for vs in verdicts_by_length.values()) == sum(len(es) for es in sets.values()),
+    lesson.check(sum(len(vs) for vs in verdicts_by_size.values()) == sum(len(es) for es in sets.values()),
                  "the checker judged every scratchpad")
     if not args.quick:
         lesson.check(unseen and early >= 0.5 * len(unseen),
-                     "on unseen lengths, most scratchpads go wrong on line 2, copying the input",
+                     "on unseen sizes, most scratchpads go wrong on line 2, copying the input",
                      f"{early} of {len(unseen)}")
-        seen = [v for length, vs in verdicts_by_length.items() if length <= digits for v in vs]
+        seen = [v for size, vs in verdicts_by_size.items() if size <= digits for v in vs]
         lesson.check(sum(v.correct for v in seen) >= 0.8 * len(seen),
-                     "on the training lengths, at least 80% of the scratchpads are right in every step")
+                     "on the training sizes, at least 80% of the scratchpads are right in every step")
 
     lesson.step("Mistakes, line by line")
-    for length in (digits, digits + 1):
-        if length not in sets:
+    for size in (digits, digits + 1):
+        if size not in sets:
             continue
-        for example, text, verdict in zip(sets[length], written_by_length[length], verdicts_by_length[length]):
+        for example, text, verdict in zip(sets[size], written_by_size[size], verdicts_by_size[size]):
             if not verdict.correct:
-                print(f"  a {length}-digit sum" + (" (longer than any in training)" if length > digits else "") + ":")
+                print(f"  a {size}-digit sum" + (" (longer than any in training)" if size > digits else "") + ":")
                 lesson.show(prompt_text(example) + mark_lines(text, verdict))
                 print(f"  checker: {verdict.describe()}\n")
                 break
         else:
-            print(f"  every {length}-digit scratchpad was right\n")
+            print(f"  every {size}-digit scratchpad was right\n")
     lesson.say(f"""
-        On an unseen length the model usually gets lost in the first line: it has only ever copied numbers of
+        On an unseen size the model usually gets lost in the first line: it has only ever copied numbers of
         up to {digits} digits there, and drops or repeats a digit. Every later line is then computed from a
         wrong state. The direct model's mistakes (lesson 6) could only be called 'wrong total'.
     """)
@@ -219,7 +219,7 @@ def main():
         just before it). If the model learned the method of its targets, it needs only the line above: the
         two digits to add and the carry. How much of each head's attention lands on that line?
     """)
-    probe = [e for length in range(1, digits + 1) for e in sets[length][:20 if args.quick else 60]]
+    probe = [e for size in range(1, digits + 1) for e in sets[size][:20 if args.quick else 60]]
     mass, chance, by_role = attention_on_line_above(model, tokenizer, probe)
     rows = [[f"layer {layer}"] + [f"{mass[layer, head]:.2f}" for head in range(mass.shape[1])]
             for layer in range(mass.shape[0])]

@@ -32,12 +32,12 @@ STEPS = {"default": 2000, "quick": 200}   # the paper fine-tunes for 2,000 steps
 
 
 # %%
-def polynomial_config(fmt: str, args) -> TrainConfig:
+def polynomial_config(format: str, args) -> TrainConfig:
     steps = STEPS["quick" if args.quick else "default"]
-    return TrainConfig(task="polynomial", format=fmt, max_steps=steps, warmup_steps=min(100, steps // 5),
+    return TrainConfig(task="polynomial", format=format, max_steps=steps, warmup_steps=min(100, steps // 5),
                        eval_every=max(1, steps // 4), eval_problems=50 if args.quick else 100, test_problems=0,
                        ood_problems=0, seed=args.seed,
-                       out=run_folder(args.out, f"09_polynomial_{fmt}", args.quick), **MODEL_RECIPE)
+                       out=run_folder(args.out, f"09_polynomial_{format}", args.quick), **MODEL_RECIPE)
 
 
 # %%
@@ -80,18 +80,18 @@ def main():
     """)
 
     reports, models, seconds = {}, {}, {}
-    for fmt in ("direct", "scratchpad"):
-        lesson.step(f"Train the {fmt} model")
-        config = polynomial_config(fmt, args)
-        models[fmt], seconds[fmt], steps, _ = train_run(config)
-        lesson.check(steps == config.max_steps, f"the {fmt} run finished its {config.max_steps} steps")
+    for format in ("direct", "scratchpad"):
+        lesson.step(f"Train the {format} model")
+        config = polynomial_config(format, args)
+        models[format], seconds[format], steps, _ = train_run(config)
+        lesson.check(steps == config.max_steps, f"the {format} run finished its {config.max_steps} steps")
 
     lesson.step("Direct against scratchpad, by number of terms")
     n = 200 if args.quick else 1000
-    test = {fmt: sample_examples(polynomial, "test", n, fmt, split_rng(args.seed + 2000, "test"))
-            for fmt in ("direct", "scratchpad")}
-    for fmt in ("direct", "scratchpad"):
-        reports[fmt] = evaluate(models[fmt], polynomial, fmt, test[fmt])
+    test = {format: sample_examples(polynomial, "test", n, format, split_rng(args.seed + 2000, "test"))
+            for format in ("direct", "scratchpad")}
+    for format in ("direct", "scratchpad"):
+        reports[format] = evaluate(models[format], polynomial, format, test[format])
     print(side_by_side({"direct": reports["direct"], "scratchpad": reports["scratchpad"],
                         "scratchpad, every line right": (reports["scratchpad"], "target_accuracy")},
                        size_name="terms", split_names={"test": "all"}))

@@ -24,11 +24,11 @@ import time
 
 import numpy as np
 
+from minipad.checkpoint import load_model
 from minipad.data import prompt_text, sample_examples, split_rng
 from minipad.generate import KVCache, forward_step, generate, generate_by_recomputing
 from minipad.model import GPT, GPTConfig
 from minipad.tasks import get_task
-from minipad.train import load_model
 
 
 

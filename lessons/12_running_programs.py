@@ -38,7 +38,7 @@ from minipad.tasks.base import answer_of, mark_lines
 
 # %%
 # Training programs run at most max_lines lines (the task's default is 16: fewer keep the lesson's sequences
-# short); the out-of-distribution set runs the next six lengths.
+# short); the out-of-distribution set runs the next six sizes (lines run).
 RECIPE = {
     "default": dict(max_lines=10, steps=2500, warmup_steps=200, test_problems=600, ood_problems=300),
     "quick": dict(max_lines=8, steps=100, warmup_steps=20, test_problems=40, ood_problems=20),
@@ -46,14 +46,14 @@ RECIPE = {
 
 
 # %%
-def program_config(fmt: str, args) -> TrainConfig:
+def program_config(format: str, args) -> TrainConfig:
     settings = RECIPE["quick" if args.quick else "default"]
     model = {**MODEL_RECIPE, "block_size": 512}
-    return TrainConfig(task="program", format=fmt, task_options={"max_lines": settings["max_lines"]},
+    return TrainConfig(task="program", format=format, task_options={"max_lines": settings["max_lines"]},
                        max_steps=settings["steps"], warmup_steps=settings["warmup_steps"],
                        eval_every=max(1, settings["steps"] // 4), eval_problems=50 if args.quick else 100,
                        test_problems=0, ood_problems=0, seed=args.seed,
-                       out=run_folder(args.out, f"12_program_{fmt}", args.quick), **model)
+                       out=run_folder(args.out, f"12_program_{format}", args.quick), **model)
 
 
 # %%
@@ -104,10 +104,10 @@ def main():
     """)
     rng = split_rng(args.seed, "train")
     problems = [sample_problem(program, "train", rng, options) for _ in range(200)]
-    lengths = {fmt: [len(encode_example(tokenizer, program.render(p, fmt))[0]) for p in problems]
-               for fmt in ("direct", "scratchpad")}
-    for fmt, values in lengths.items():
-        print(f"  {fmt:<10} tokens per training sequence: min {min(values)}, median {median(values):.0f}, "
+    lengths = {format: [len(encode_example(tokenizer, program.render(p, format))[0]) for p in problems]
+               for format in ("direct", "scratchpad")}
+    for format, values in lengths.items():
+        print(f"  {format:<10} tokens per training sequence: min {min(values)}, median {median(values):.0f}, "
               f"max {max(values)}")
     plain = program.render(run, "scratchpad")
     lesson.check(program.check(plain.input, plain.target).correct, "the checker accepts the generated trace")
@@ -135,22 +135,25 @@ def main():
     """)
 
     models, seconds = {}, {}
-    for fmt in ("direct", "scratchpad"):
-        lesson.step(f"Train the {fmt} model")
-        config = program_config(fmt, args)
-        models[fmt], seconds[fmt], steps, _ = train_run(config)
-        lesson.check(steps == config.max_steps, f"the {fmt} run finished its {config.max_steps} steps")
+    for format in ("direct", "scratchpad"):
+        lesson.step(f"Train the {format} model")
+        config = program_config(format, args)
+        models[format], seconds[format], steps, _ = train_run(config)
+        lesson.check(steps == config.max_steps, f"the {format} run finished its {config.max_steps} steps")
 
     lesson.step("Direct against scratchpad, by lines run")
-    test = {fmt: sample_examples(program, "test", settings["test_problems"], fmt, split_rng(args.seed + 2000, "test"),
-                                 options) for fmt in ("direct", "scratchpad")}
-    ood = {fmt: sample_examples(program, "ood", settings["ood_problems"], fmt, split_rng(args.seed + 2000, "ood"),
-                                options) for fmt in ("direct", "scratchpad")}
-    reports = {fmt: evaluate(models[fmt], program, fmt, test[fmt], ood[fmt]) for fmt in ("direct", "scratchpad")}
+    test = {format: sample_examples(program, "test", settings["test_problems"], format,
+                                    split_rng(args.seed + 2000, "test"), options)
+            for format in ("direct", "scratchpad")}
+    ood = {format: sample_examples(program, "ood", settings["ood_problems"], format,
+                                   split_rng(args.seed + 2000, "ood"), options)
+           for format in ("direct", "scratchpad")}
+    reports = {format: evaluate(models[format], program, format, test[format], ood[format])
+               for format in ("direct", "scratchpad")}
     print(side_by_side({"direct": reports["direct"], "scratchpad": reports["scratchpad"],
                         "scratchpad, every line right": (reports["scratchpad"], "target_accuracy")},
                        size_name="lines", beyond_from=settings["max_lines"] + 1,
-                       split_names={"test": "training lengths", "ood": "longer runs"}))
+                       split_names={"test": "training sizes", "ood": "longer runs"}))
     print(f"  training time: direct {seconds['direct']:.0f} s, scratchpad {seconds['scratchpad']:.0f} s "
           f"(same steps: a scratchpad step reads and writes several times the tokens)")
     direct_in = reports["direct"]["splits"]["test"]["answer_accuracy"]
@@ -160,7 +163,7 @@ def main():
           f"scratchpad {100 * scratch_in:.1f}%")
     if args.quick:
         lesson.check(set(reports["scratchpad"]["splits"]) == {"test", "ood"},
-                     "both models were measured inside and beyond the training lengths")
+                     "both models were measured inside and beyond the training sizes")
     else:
         lesson.check(scratch_in >= direct_in + 0.1, "the scratchpad model is ahead by 10 points or more",
                      f"{100 * scratch_in:.1f}% against {100 * direct_in:.1f}%")
@@ -174,7 +177,7 @@ def main():
     lesson.show(mark_lines(text, verdict))
     print(f"  checker: {verdict.describe()}")
     print(f"  the right output: {shown.answer}")
-    for split, name in (("test", "training lengths"), ("ood", "longer runs")):
+    for split, name in (("test", "training sizes"), ("ood", "longer runs")):
         summary = reports["scratchpad"]["splits"][split]
         print(f"  first mistakes on {name}: {nonzero(summary['errors'])} of {summary['n']} traces")
     lesson.check(verdict.correct == (text == shown.target), "the checker's verdict agrees with the target")

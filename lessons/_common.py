@@ -44,7 +44,7 @@ def run(main) -> None:
     """Run a lesson's main() with the command line's error handling, then exit with its status.
 
     A mistake (an output folder that cannot be written) is one line and exit status 2, Ctrl-C one line
-    and 130, '| head' ends quietly: no traceback, as with ``python -m minipad`` (minipad/cli.py). In a
+    and 130, '| head' ends quietly: no traceback, as with ``python -m minipad`` (minipad/cli/guard.py). In a
     notebook the kernel goes on: the status is not turned into an exit.
     """
     from minipad.cli import run_guarded
@@ -56,7 +56,7 @@ def run(main) -> None:
 
 def parse_args(doc: str, with_out: bool = False, argv=None) -> argparse.Namespace:
     """--quick and --seed for every lesson; --out for the lessons that save a model."""
-    from minipad.cli import OneLineParser, non_negative_int
+    from minipad.cli.arguments import OneLineParser, non_negative_int
     title = (doc or "").strip().split("\n")[0]
     parser = OneLineParser(description=title, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller run of the same steps (seconds, not minutes)")
@@ -141,9 +141,9 @@ MODEL_RECIPE = dict(n_layer=2, n_head=4, n_embd=64, block_size=160, position="ro
                     roles=0, line_window=False, batch_size=32, lr=3e-3, min_lr=3e-4)
 ADDITION_RECIPE = {
     "default": dict(max_digits=3, steps=2500, long_direct_steps=10000, warmup_steps=100, eval_digits=(1, 2, 3, 4, 5),
-                    problems_per_length=400),
+                    problems_per_size=400),
     "quick": dict(max_digits=2, steps=300, long_direct_steps=1200, warmup_steps=30, eval_digits=(1, 2, 3),
-                  problems_per_length=50),
+                  problems_per_size=50),
 }
 
 
@@ -156,11 +156,12 @@ def run_folder(out: str, name: str, quick: bool) -> str:
     return os.path.join(out, name + ("-quick" if quick else ""))
 
 
-def addition_config(fmt: str, steps: int, args, name: str):
+def addition_config(format: str, steps: int, args, name: str):
     """The TrainConfig of one addition run of the lessons."""
     from minipad.config import TrainConfig
     settings = recipe(args.quick)
-    return TrainConfig(task="addition", format=fmt, task_options={"min_digits": 1, "max_digits": settings["max_digits"]},
+    return TrainConfig(task="addition", format=format,
+                       task_options={"min_digits": 1, "max_digits": settings["max_digits"]},
                        max_steps=steps, warmup_steps=settings["warmup_steps"], eval_every=max(1, steps // 5),
                        eval_problems=50 if args.quick else 100, test_problems=0, ood_problems=0,
                        seed=args.seed, out=run_folder(args.out, name, args.quick), **MODEL_RECIPE)
@@ -178,7 +179,8 @@ def train_run(config, reuse: bool = False):
 
     Returns (model, seconds of training, steps, reused). Training prints its progress and loss curve.
     """
-    from minipad.train import checkpoint_path, load_model, train
+    from minipad.checkpoint import load_model
+    from minipad.train import checkpoint_path, train
     path = checkpoint_path(config)
     if reuse and os.path.exists(path):
         model, saved, _, meta = load_model(path)
@@ -198,27 +200,27 @@ def train_run(config, reuse: bool = False):
     return model, meta["train_seconds"], meta["step"], False
 
 
-def length_sets(task, fmt: str, lengths, n: int, seed: int) -> dict:
-    """Held-out problems of each length (addition: both operands with exactly that many digits).
+def size_sets(task, format: str, sizes, n: int, seed: int) -> dict:
+    """Held-out problems of each size (addition: both operands with exactly that many digits).
 
     The same problems for both formats: the problems come from the generator, the format only renders them.
     """
     from minipad.data import sample_examples, split_rng
-    return {length: sample_examples(task, "test", n, fmt, split_rng(seed + 1000 + length, "test"),
-                                    task.make_options({"min_digits": length, "max_digits": length}))
-            for length in lengths}
+    return {size: sample_examples(task, "test", n, format, split_rng(seed + 1000 + size, "test"),
+                                  task.make_options({"min_digits": size, "max_digits": size}))
+            for size in sizes}
 
 
-def addition_report(model, fmt: str, args, train_digits: int) -> dict:
-    """Accuracy by number of digits, split into the training lengths and the lengths beyond them."""
+def addition_report(model, format: str, args, train_digits: int) -> dict:
+    """Accuracy by number of digits, split into the training sizes and the sizes beyond them."""
     from minipad.evaluate import evaluate
     from minipad.tasks import get_task
     settings = recipe(args.quick)
     task = get_task("addition")
-    sets = length_sets(task, fmt, settings["eval_digits"], settings["problems_per_length"], args.seed)
-    inside = [e for length, examples in sets.items() if length <= train_digits for e in examples]
-    beyond = [e for length, examples in sets.items() if length > train_digits for e in examples]
-    return evaluate(model, task, fmt, inside, beyond)
+    sets = size_sets(task, format, settings["eval_digits"], settings["problems_per_size"], args.seed)
+    inside = [e for size, examples in sets.items() if size <= train_digits for e in examples]
+    beyond = [e for size, examples in sets.items() if size > train_digits for e in examples]
+    return evaluate(model, task, format, inside, beyond)
 
 
 def accuracy_by_size(report: dict) -> dict:
@@ -228,27 +230,27 @@ def accuracy_by_size(report: dict) -> dict:
 
 def side_by_side(columns: dict, size_name: str = "digits", beyond_from: int | None = None,
                  split_names: dict | None = None) -> str:
-    """One table of accuracies: a row per size, then the training lengths and the unseen ones together.
+    """One table of accuracies: a row per size, then the training sizes and the unseen ones together.
 
     columns: {column title: report} for answer accuracy, or {title: (report, "target_accuracy")} for the
     share of targets written entirely right (for a scratchpad: every step). Sizes from beyond_from on are
-    marked unseen. split_names: labels of the summary rows, by default "training lengths" and "unseen lengths".
+    marked unseen. split_names: labels of the summary rows, by default "training sizes" and "unseen sizes".
     """
     from minipad.table import format_table
     specs = [(value, "answer_accuracy") if isinstance(value, dict) else value for value in columns.values()]
     reports = [report for report, _ in specs]
-    lengths = sorted({int(length) for report in reports for length in report["by_size"]})
+    sizes = sorted({int(size) for report in reports for size in report["by_size"]})
     first = reports[0]
 
     def percent(summary, metric):
         return "-" if summary is None else f"{100 * summary[metric]:.1f}"
 
     rows = []
-    for length in lengths:
-        label = f"{length}" + (" (unseen)" if beyond_from is not None and length >= beyond_from else "")
-        n = first["by_size"].get(str(length), {}).get("n", "")
-        rows.append([label, n] + [percent(report["by_size"].get(str(length)), metric) for report, metric in specs])
-    names = split_names or {"test": "training lengths", "ood": "unseen lengths"}
+    for size in sizes:
+        label = f"{size}" + (" (unseen)" if beyond_from is not None and size >= beyond_from else "")
+        n = first["by_size"].get(str(size), {}).get("n", "")
+        rows.append([label, n] + [percent(report["by_size"].get(str(size)), metric) for report, metric in specs])
+    names = split_names or {"test": "training sizes", "ood": "unseen sizes"}
     for split in ("test", "ood"):
         if split in first["splits"]:
             rows.append([names[split], first["splits"][split]["n"]]

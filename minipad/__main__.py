@@ -1,4 +1,4 @@
-"""``python -m minipad``: the command line (see minipad/cli.py), after two process-wide settings.
+"""``python -m minipad``: the command line (minipad/cli/), after two process-wide settings.
 
 One BLAS thread per Python thread: training splits each batch over two Python threads
 (minipad/parallel.py), each running its own matrix products. Measured on 2 cores, that is 1.7-1.9 times

@@ -1,4 +1,4 @@
-"""How fast is minipad on this machine? `python -m minipad bench` (or `python -m minipad.bench`).
+"""How fast is minipad on this machine? `python -m minipad bench` (its options: minipad/cli/bench.py).
 
 Training step. For each model size (the default model, and 4 layers/4 heads/width 128) it times a full
 step, minipad.parallel's loss and gradients plus an AdamW step, on real training batches of the default
@@ -48,7 +48,6 @@ import argparse
 import contextlib
 import io
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -60,19 +59,18 @@ from dataclasses import replace
 
 import numpy as np
 
-from .cli import whole_number
 from .config import TrainConfig
-from .data import make_batch, prompt_text, sample_examples, sample_problem, split_rng
+from .data import prompt_text, sample_examples, split_rng
 from .errors import UserError
 from .lengths import SCHEMES
 from .model import GPT
 from .optim import AdamW
 from .parallel import parallel_loss_and_grads
-from .positions import training_layout
 from .table import format_table
 from .tasks import get_task
+from .train import draw_batch, train
 
-__all__ = ["add_arguments", "run", "main", "step_flops", "matmul_gflops", "parse_sizes"]
+__all__ = ["run", "step_flops", "matmul_gflops"]
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 COLUMNS = ["size", "params", "BLAS threads", "rows", "threads", "ms/step", "best ms", "real tok/s",
@@ -84,103 +82,6 @@ def step_flops(n_layer: int, n_embd: int, vocab_size: int, lengths) -> int:
     """FLOPs of one forward and backward pass over problems of the given token counts (module docstring)."""
     matmul_weights = 12 * n_layer * n_embd**2 + vocab_size * n_embd
     return sum(6 * t * matmul_weights + 12 * n_layer * t * t * n_embd for t in map(int, lengths))
-
-
-def parse_sizes(text: str) -> list[tuple[int, int, int]]:
-    """'2x4x64,4x4x128' -> [(2, 4, 64), (4, 4, 128)]: layers x heads x width (n_embd)."""
-    sizes = []
-    for item in text.split(","):
-        parts = item.strip().lower().split("x")
-        try:
-            n_layer, n_head, n_embd = (int(part) for part in parts)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"size {item.strip()!r} is not LAYERSxHEADSxWIDTH, e.g. 2x4x64") from None
-        if min(n_layer, n_head, n_embd) < 1 or n_embd % n_head:
-            raise argparse.ArgumentTypeError(
-                f"size {item.strip()!r}: all three must be positive and the width divisible by the heads")
-        sizes.append((n_layer, n_head, n_embd))
-    return sizes
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def _int_list(minimum: int):
-    def parse(text: str) -> list[int]:
-        try:
-            values = [int(item) for item in text.split(",")]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
-        if min(values) < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r}: every value must be at least {minimum}")
-        return values
-    return parse
-
-
-def _scheme(text: str) -> str:
-    if text not in SCHEMES:
-        raise argparse.ArgumentTypeError(f"unknown scheme {text!r}: choose from {', '.join(SCHEMES)}")
-    return text
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark's options, for `python -m minipad bench` and `python -m minipad.bench`."""
-    default = TrainConfig()
-    parser.add_argument("--sizes", type=parse_sizes,
-                        default=parse_sizes(f"{default.n_layer}x{default.n_head}x{default.n_embd},4x4x128"),
-                        help="model sizes LAYERSxHEADSxWIDTH, comma-separated (default: the default model's "
-                             "and 4x4x128)")
-    parser.add_argument("--scheme", type=_scheme, default=None,
-                        help="a position scheme of `python -m minipad lengths` (e.g. coupled+places+roles+window) "
-                             "instead of the training defaults")
-    parser.add_argument("--batch", type=whole_number(1), default=default.batch_size,
-                        help=f"problems per batch (default: {default.batch_size})")
-    parser.add_argument("--steps", type=whole_number(1), default=10,
-                        help="timed steps per contender; the median is shown (default: 10)")
-    parser.add_argument("--warmup", type=whole_number(0), default=2,
-                        help="untimed steps per contender first (default: 2)")
-    parser.add_argument("--pause", type=_non_negative_float, default=0.05,
-                        help="seconds of rest before each timed step (default: 0.05)")
-    parser.add_argument("--threads", type=_int_list(1), default=[1, 2],
-                        help="Python threads to compare for packed rows, comma-separated (default: 1,2)")
-    parser.add_argument("--padded-threads", type=_int_list(0), default=[2],
-                        help="thread counts to time padded rows with too; 0 for none (default: 2)")
-    parser.add_argument("--blas-threads", type=_int_list(1), default=None,
-                        help="rerun the step benchmark in a fresh process per BLAS thread count, e.g. 1,2")
-    parser.add_argument("--matmul-size", type=whole_number(1), default=1024,
-                        help="side of the square float32 product that measures the BLAS peak (default: 1024)")
-    parser.add_argument("--decode-problems", type=whole_number(0), default=64,
-                        help="problems decoded with the cache; 0 skips decoding (default: 64)")
-    parser.add_argument("--recompute-problems", type=whole_number(1), default=4,
-                        help="problems decoded by recomputing every prefix (default: 4)")
-    parser.add_argument("--new-tokens", type=whole_number(0), default=0,
-                        help="tokens each decoded problem writes; 0: its whole target (default: 0)")
-    parser.add_argument("--eval-problems", type=whole_number(0), default=1000,
-                        help="held-out problems whose evaluation is timed; 0 skips it (default: 1000)")
-    parser.add_argument("--time-to-accuracy", action="store_true",
-                        help="also train the default recipe once per seed and report the minutes to 99%% and "
-                             "99.5%% held-out accuracy (takes minutes per seed)")
-    parser.add_argument("--seeds", type=_int_list(0), default=[0, 1, 2],
-                        help="seeds for --time-to-accuracy (default: 0,1,2)")
-    parser.add_argument("--max-steps", type=whole_number(1), default=default.max_steps,
-                        help=f"--time-to-accuracy: training steps per seed (default: {default.max_steps})")
-    parser.add_argument("--eval-every", type=whole_number(1), default=250,
-                        help="--time-to-accuracy: steps between accuracy measurements (default: 250)")
-    parser.add_argument("--tta-problems", type=whole_number(1), default=500,
-                        help="--time-to-accuracy: held-out problems per measurement (default: 500)")
-    parser.add_argument("--out", default=os.path.join("runs", "bench"),
-                        help="--time-to-accuracy: folder for the runs (default: runs/bench)")
-    parser.add_argument("--seed", type=whole_number(0), default=0,
-                        help="random seed for weights and batches (default: 0)")
-    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # rows for a parent process
 
 
 def bench_config(args, size=None) -> TrainConfig:
@@ -254,10 +155,7 @@ def training_batches(config: TrainConfig, model: GPT, count: int):
     options = config.split_options("train")
     batches = []
     for _ in range(count):
-        examples = [task.render(sample_problem(task, "train", rng, options), config.format)
-                    for _ in range(config.batch_size)]
-        batch = make_batch(tokenizer, examples)
-        layout = training_layout(model.config, task, config.format, tokenizer, examples, batch, rng)
+        batch, layout = draw_batch(config, model, task, tokenizer, rng, options)
         lengths = (batch.ids != tokenizer.pad_id).sum(axis=1)  # each problem's tokens
         batches.append((batch.ids, batch.targets, batch.mask, layout, lengths))
     return batches
@@ -369,7 +267,7 @@ def _decoding(args) -> str:
 
 def _time_to_accuracy(args) -> str:
     """Train the default recipe once per seed; minutes until the held-out accuracy reached each target."""
-    from .train import load_model, train
+    from .checkpoint import load_model
     rows = []
     for seed in args.seeds:
         config = replace(bench_config(args), seed=seed, max_steps=args.max_steps, eval_every=args.eval_every,
@@ -543,7 +441,7 @@ def _run_per_blas_setting(args) -> int:
     for blas_threads in args.blas_threads:
         env = dict(os.environ, **{variable: str(blas_threads) for variable in BLAS_THREAD_VARIABLES})
         env["PYTHONPATH"] = package_parent + os.pathsep + env.get("PYTHONPATH", "")
-        child = subprocess.run([sys.executable, "-m", "minipad.bench", *forwarded], env=env,
+        child = subprocess.run([sys.executable, "-m", "minipad", "bench", *forwarded], env=env,
                                stdout=subprocess.PIPE, text=True)
         if child.returncode != 0:
             print(f"minipad bench: the run with {blas_threads} BLAS threads failed (exit status "
@@ -563,17 +461,3 @@ def _run_per_blas_setting(args) -> int:
     for blas_threads, share in other_shares:
         _print_other_cpu_use(share, f" with {blas_threads} BLAS thread{'s' if blas_threads > 1 else ''}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from .cli import OneLineParser, run_guarded
-    parser = OneLineParser(prog="python -m minipad.bench", description=__doc__.split("\n")[0])
-    parser.argv = list(sys.argv[1:] if argv is None else argv)
-    add_arguments(parser)
-    return run_guarded(parser.prog, lambda: run(parser.parse_args(argv)))
-
-
-if __name__ == "__main__":
-    from .malloc import keep_freed_memory
-    keep_freed_memory()
-    sys.exit(main())

@@ -49,6 +49,7 @@ __all__ = [
     "RunLock",
     "save_checkpoint",
     "load_checkpoint",
+    "load_model",
     "pack_rng_state",
     "unpack_rng_state",
 ]
@@ -181,6 +182,47 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
         raise CheckpointError(f"checkpoint {path} is corrupt (arrays missing: {missing}, unexpected: {extra}): "
                               f"use an earlier checkpoint or train again")
     return arrays, meta
+
+
+def load_model(path: str | os.PathLike) -> tuple:
+    """(model, train config, arrays, meta) of a checkpoint that training saved (minipad/train.py save_run);
+    UserError if it does not hold a model this minipad can rebuild.
+
+    Model, config and task are imported here rather than at the top: every file minipad writes goes through
+    this module, also for the commands that load no model (data)."""
+    from .config import TrainConfig
+    from .model import GPT, GPTConfig
+    from .tasks import get_task
+    arrays, meta = load_checkpoint(path)
+    rebuild = "train a new one with 'python -m minipad train'"
+    try:
+        config = TrainConfig.from_saved(meta["train_config"])
+        config.validate()
+    except (KeyError, TypeError, ValueError, UserError) as error:
+        raise UserError(f"{path} does not hold a model minipad can rebuild ({error}): {rebuild}") from None
+    if meta.get("vocabulary") != list(get_task(config.task).tokenizer().vocabulary):
+        raise UserError(f"{path} was trained with another vocabulary than minipad's {config.task} task now "
+                        f"uses, so its token ids mean other text: use the minipad version that saved it, or "
+                        f"train a new one with 'python -m minipad train --task {config.task}'")
+    try:
+        int(meta["step"]), float(meta["train_seconds"]), list(meta["history"]), list(meta["evaluations"])
+        model_config = GPTConfig(**meta["model_config"])
+        model = GPT(model_config, np.random.default_rng(0))
+        for name in model.params:
+            saved = arrays[f"param.{name}"]
+            if saved.shape != model.params[name].shape:
+                raise ValueError(f"{name} has shape {saved.shape}, expected {model.params[name].shape}")
+            model.params[name] = saved.astype(model.dtype, copy=False)
+        not_finite = [name for name, value in arrays.items()
+                      if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all()]
+    except (KeyError, TypeError, ValueError, UserError) as error:
+        raise UserError(f"{path} does not hold a model minipad can rebuild ({error}): {rebuild}") from None
+    if not_finite:
+        raise UserError(f"{path} holds numbers that are not finite (NaN or infinity) in {not_finite[0]}"
+                        f"{f' and {len(not_finite) - 1} more arrays' if len(not_finite) > 1 else ''}: "
+                        f"its training diverged; use an earlier checkpoint or train again with a lower --lr")
+    return model, config, arrays, meta
+
 
 
 # Bit generators whose state can be restored; named explicitly so a checkpoint cannot make us look

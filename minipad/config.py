@@ -1,7 +1,7 @@
-"""The training run's configuration: one dataclass, one comment per field.
+"""The training run's configuration: one dataclass, each field with its help.
 
-The command line fills it in (``--max-steps 3000``); a run prints it resolved and saves it in every
-checkpoint. Unknown settings are an error, never ignored.
+The command line fills it in (``--max-steps 3000``, with each field's help as the option's help); a run
+prints it resolved and saves it in every checkpoint. Unknown settings are an error, never ignored.
 """
 from __future__ import annotations
 
@@ -12,12 +12,16 @@ from dataclasses import asdict, dataclass, field, fields
 from .data import encode_example, split_options
 from .errors import UserError
 from .memory import check_fits_in_memory, training_step_bytes
-from .model import GPTConfig
 from .tasks import DEFAULT_TASK, TASKS, get_task
+from .tasks.base import option, option_flag
 
 
 UNLIMITED_STEPS = 10**9   # max_steps when only a time budget is given
 MAX_PROBLEMS = 100_000    # most problems one evaluation may draw (the paper tests on 10,000)
+# --quick: a first taste in at most two minutes on a 2-core laptop, with the task's quick_options (small
+# problems: 1-3 digit sums for addition).
+QUICK = {"max_steps": 2500, "warmup_steps": 100, "eval_every": 500, "eval_problems": 100,
+         "test_problems": 300, "ood_problems": 100}
 # How positions were told before the table layout: checkpoints saved without these settings used them.
 PLAIN_POSITIONS = {"position_ids": "plain", "places": 0, "line_window": False, "roles": 0}
 
@@ -34,39 +38,42 @@ FLOAT_RANGES = {
 @dataclass
 class TrainConfig:
     # what to learn
-    task: str = DEFAULT_TASK        # which task (the names in minipad/tasks/__init__.py)
-    format: str = "scratchpad"      # "scratchpad" (show the work) or "direct" (the answer alone)
-    task_options: dict = field(default_factory=dict)   # the task's own options (its Options dataclass)
+    task: str = option(DEFAULT_TASK, "which task (the names in minipad/tasks/__init__.py)")
+    format: str = option("scratchpad", '"scratchpad" (show the work) or "direct" (the answer alone)')
+    task_options: dict = field(default_factory=dict,
+                               metadata={"help": "the task's own options (its Options dataclass)"})
     # the model (see GPTConfig)
-    n_layer: int = 2                # transformer blocks
-    n_head: int = 4                 # attention heads per block
-    n_embd: int = 64                # width of the residual stream
-    block_size: int = 1024          # longest sequence: 20-digit scratchpads take 824 tokens (free with rope)
-    position: str = "rope"          # "learned", "none" or "rope" (rotary)
-    position_ids: str = "coupled"   # rotary ids: "coupled" (the task's table), "plain" (0,1,2.., the paper), "random"
-    places: int = 33                # digit-place embeddings for places 0..places-1 (0: none; see positions.py)
-    line_window: bool = True        # attend only to the own step line and the one before
-    roles: int = 8                  # role embeddings for role ids 0..roles-1 (0: none; see positions.py)
-    tie_weights: bool = True        # output head shares the token embedding
+    n_layer: int = option(2, "transformer blocks")
+    n_head: int = option(4, "attention heads per block")
+    n_embd: int = option(64, "width of the residual stream")
+    block_size: int = option(1024, "longest sequence: 20-digit scratchpads take 824 tokens (free with rope)")
+    position: str = option("rope", '"learned", "none" or "rope" (rotary)')
+    position_ids: str = option("coupled", 'rotary ids: "coupled" (the task\'s table), "plain" (0,1,2.., the paper), '
+                                          '"random"')
+    places: int = option(33, "digit-place embeddings for places 0..places-1 (0: none; see positions.py)")
+    line_window: bool = option(True, "attend only to the own step line and the one before")
+    roles: int = option(8, "role embeddings for role ids 0..roles-1 (0: none; see positions.py)")
+    tie_weights: bool = option(True, "output head shares the token embedding")
     # optimisation
-    batch_size: int = 32            # sequences per step
-    lr: float = 3e-3                # peak learning rate
-    min_lr: float = 3e-4            # learning rate at the end of the cosine decay
-    warmup_steps: int = 200         # linear warmup from near 0 to lr (capped at max_steps)
-    weight_decay: float = 0.1       # AdamW decay of linear weights
-    grad_clip: float = 1.0          # clip the global gradient norm to this (0: no clipping)
-    threads: int = 2                # Python threads, each computing the gradient of part of the batch
+    batch_size: int = option(32, "sequences per step")
+    lr: float = option(3e-3, "peak learning rate")
+    min_lr: float = option(3e-4, "learning rate at the end of the cosine decay")
+    warmup_steps: int = option(200, "linear warmup from near 0 to lr (capped at max_steps)")
+    weight_decay: float = option(0.1, "AdamW decay of linear weights")
+    grad_clip: float = option(1.0, "clip the global gradient norm to this (0: no clipping)")
+    threads: int = option(2, "Python threads, each computing the gradient of part of the batch")
     # budget
-    max_steps: int = 3000           # number of optimizer steps
-    max_minutes: float = 0.0        # if > 0, also stop after this many minutes of training (resumes included)
+    max_steps: int = option(3000, "number of optimizer steps")
+    max_minutes: float = option(0.0, "if > 0, also stop after this many minutes of training (resumes included)")
     # evaluation
-    eval_every: int = 500           # steps between progress evaluations (and checkpoints)
-    eval_problems: int = 200        # held-out problems per progress evaluation
-    test_problems: int = 1000       # held-out problems of the training distribution at the end
-    ood_problems: int = 1000        # problems just beyond the training distribution at the end (the task says which)
+    eval_every: int = option(500, "steps between progress evaluations (and checkpoints)")
+    eval_problems: int = option(200, "held-out problems per progress evaluation")
+    test_problems: int = option(1000, "held-out problems of the training distribution at the end")
+    ood_problems: int = option(1000, "problems just beyond the training distribution at the end "
+                                     "(the task says which)")
     # bookkeeping
-    seed: int = 0                   # seeds the one random generator of the run
-    out: str = ""                   # output folder; "" means runs/<task>-<format>
+    seed: int = option(0, "seeds the one random generator of the run")
+    out: str = option("", 'output folder; "" means runs/<task>-<format>')
 
     def __post_init__(self):
         if not self.out:
@@ -108,18 +115,18 @@ class TrainConfig:
                     "eval_problems", "threads"]
         for name in positive:
             if getattr(self, name) < 1:
-                raise UserError(f"{option(name)} must be at least 1, got {getattr(self, name)}")
+                raise UserError(f"{option_flag(name)} must be at least 1, got {getattr(self, name)}")
         for name in ("test_problems", "ood_problems", "warmup_steps", "seed"):
             if getattr(self, name) < 0:
-                raise UserError(f"{option(name)} must not be negative, got {getattr(self, name)}")
+                raise UserError(f"{option_flag(name)} must not be negative, got {getattr(self, name)}")
         for name in ("eval_problems", "test_problems", "ood_problems"):
-            check_problem_count(option(name), getattr(self, name))
+            check_problem_count(option_flag(name), getattr(self, name))
         for name, (smallest, inclusive) in FLOAT_RANGES.items():
             value = getattr(self, name)
             in_range = value >= smallest if inclusive else value > smallest
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or not in_range:
-                raise UserError(f"{option(name)} must be a finite number {'>=' if inclusive else '>'} "
+                raise UserError(f"{option_flag(name)} must be a finite number {'>=' if inclusive else '>'} "
                                 f"{smallest:g}, got {value}")
         if self.min_lr > self.lr:
             raise UserError(f"--min-lr ({self.min_lr}) must not exceed --lr ({self.lr})")
@@ -165,7 +172,9 @@ class TrainConfig:
             raise UserError(f"the longest {what} take {length} tokens but --block-size is {self.block_size}: "
                             f"raise --block-size{fix}")
 
-    def model_config(self, vocab_size: int) -> GPTConfig:
+    def model_config(self, vocab_size: int):
+        """The model's GPTConfig (imported here: the command line reads this module without loading the model)."""
+        from .model import GPTConfig
         return GPTConfig(vocab_size=vocab_size, n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
                          block_size=self.block_size, position=self.position, tie_weights=self.tie_weights,
                          position_ids=self.position_ids, places=self.places, line_window=self.line_window,
@@ -181,11 +190,6 @@ class TrainConfig:
 
     def has_ood_split(self) -> bool:
         return get_task(self.task).ood_options(self.options()) is not None
-
-
-def option(name: str) -> str:
-    """The command-line option of a field: max_steps -> --max-steps."""
-    return "--" + name.replace("_", "-")
 
 
 def check_problem_count(name: str, count: int) -> None:

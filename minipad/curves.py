@@ -1,4 +1,4 @@
-"""The plot command: a run's training curves, drawn again from the files training saved.
+"""A run's training curves, drawn again from the files training saved (the plot command).
 
 A run folder (e.g. runs/addition-scratchpad) holds, beside the checkpoint model.npz:
 
@@ -18,15 +18,16 @@ read from there.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
 import os
-import sys
 from dataclasses import dataclass
 
+from .checkpoint import load_checkpoint
 from .errors import UserError
+from .plot import overlay_plot
+from .svg import Series, document, line_chart
 
 
 @dataclass
@@ -74,7 +75,6 @@ def _read_csv(path: str, columns: tuple[str, ...]) -> list[list[float]]:
 
 def read_run(folder: str) -> RunCurves:
     """The curves of the run in ``folder``; UserError naming what is missing or damaged."""
-    from .checkpoint import load_checkpoint
     if not os.path.exists(folder):
         raise UserError(f"no run folder {folder}: give a folder written by 'python -m minipad train' "
                         f"(its --out, by default runs/<task>-<format>)")
@@ -86,12 +86,12 @@ def read_run(folder: str) -> RunCurves:
     loss_rows = _read_csv(loss_path, ("step", "loss"))
     if not loss_rows:
         raise UserError(f"{loss_path} holds no steps yet: plot it once training has saved its first checkpoint")
-    task = fmt = minutes = None
+    task = format = minutes = None
     progress = []
     checkpoint = os.path.join(folder, "model.npz")
     meta = load_checkpoint(checkpoint)[1] if os.path.exists(checkpoint) else None
     if isinstance(meta, dict) and isinstance(meta.get("train_config"), dict):
-        task, fmt = meta["train_config"].get("task"), meta["train_config"].get("format")
+        task, format = meta["train_config"].get("task"), meta["train_config"].get("format")
         minutes = meta.get("train_seconds", 0.0) / 60
     progress_path = os.path.join(folder, "progress.csv")
     if os.path.exists(progress_path):
@@ -106,7 +106,7 @@ def read_run(folder: str) -> RunCurves:
                 final = float(json.load(file)["splits"]["test"]["answer_accuracy"])
         except (OSError, ValueError, KeyError, TypeError):
             final = None   # no in-distribution evaluation (or an unreadable one): the curves do not need it
-    return RunCurves(folder, task, fmt, [int(row[0]) for row in loss_rows], [row[1] for row in loss_rows],
+    return RunCurves(folder, task, format, [int(row[0]) for row in loss_rows], [row[1] for row in loss_rows],
                      [int(row[0]) for row in progress], [row[1] for row in progress], minutes, final)
 
 
@@ -123,7 +123,6 @@ def describe(run: RunCurves) -> str:
 
 def terminal_plots(runs: list[RunCurves], colour: bool = False) -> str:
     """The loss curves and the accuracy curves of the runs, on shared axes, as braille plots."""
-    from .plot import overlay_plot
     lines = [f"{number}: {describe(run)}" if len(runs) > 1 else describe(run)
              for number, run in enumerate(runs, start=1)]
     positive = all(loss > 0 for run in runs for loss in run.losses)
@@ -148,7 +147,6 @@ def terminal_plots(runs: list[RunCurves], colour: bool = False) -> str:
 
 def svg_picture(runs: list[RunCurves]) -> str:
     """The same two charts as one standalone SVG: the loss above, the accuracy below."""
-    from .svg import Series, document, line_chart
     width, chart_height = 900, 300
     positive = all(loss > 0 for run in runs for loss in run.losses)
     heading = "training curves: " + " against ".join(run.folder for run in runs)
@@ -163,32 +161,3 @@ def svg_picture(runs: list[RunCurves]) -> str:
                                  "held-out answer accuracy during training", "answer accuracy %",
                                  y_range=(0, 100), x_range=steps))
     return document(width, len(charts) * (chart_height + 10), heading, charts)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", nargs="?", default=None,
-                        help="a run folder written by train (its --out, by default runs/<task>-<format>)")
-    parser.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), default=None,
-                        help="draw two runs on shared axes, e.g. the direct and the scratchpad run")
-    parser.add_argument("--svg", default=None, metavar="FILE.svg",
-                        help="also write the curves as a standalone SVG picture (opens in any browser)")
-
-
-def run(args) -> int:
-    from .cli import svg_file
-    if (args.run is None) == (args.compare is None):
-        raise UserError("give one run folder, or --compare with two run folders")
-    if args.svg is not None:
-        svg_file(args.svg)
-    runs = [read_run(folder) for folder in (args.compare or [args.run])]
-    tasks = {run.task for run in runs if run.task is not None}
-    if len(tasks) > 1:
-        raise UserError(f"{runs[0].folder} trains {runs[0].task} but {runs[1].folder} trains {runs[1].task}: "
-                        f"compare two runs of one task")
-    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    print(terminal_plots(runs, colour=colour))
-    if args.svg is not None:
-        from .svg import write_svg
-        write_svg(args.svg, svg_picture(runs))
-        print(f"saved {args.svg}")
-    return 0

@@ -10,6 +10,10 @@ end-of-text. Three things are measured:
 Results are grouped by problem size (what ``Example.size`` counts, named by ``Task.size_name``: addition
 counts the digits of the longer operand) and summed inside and outside the training distribution. The
 error columns are the task's own verdict kinds.
+
+A run is evaluated on held-out sets drawn from its seed, the same ones every time (evaluation_sets); the
+eval command may ask for others, such as longer sums (ask_for_other_sets). decode_one lets a model work a
+single problem, for sample and show.
 """
 from __future__ import annotations
 
@@ -18,16 +22,16 @@ from collections import Counter
 import numpy as np
 from tqdm import tqdm
 
-from .data import encode_example, prompt_text
+from .data import encode_example, prompt_text, sample_examples, split_rng
+from .errors import UserError
 from .generate import generate
 from .table import format_table
 from .tasks import Example, Task
 from .positions import decoding_layouts
 from .tasks.base import SCRATCH_OPEN, answer_of
 
-
-
 PROGRESS_CHUNK = 2048   # problems decoded between two updates of the progress bar
+SPLIT_NAMES = {"test": "in distribution", "ood": "out of distribution"}   # the rows of the tables
 
 
 def decode_answers(model, task: Task, examples: list[Example], format: str | None = None, bar=None) -> list[str]:
@@ -52,6 +56,20 @@ def decode_answers(model, task: Task, examples: list[Example], format: str | Non
         if bar is not None:
             bar.update(len(part))
     return [tokenizer.decode(output) for output in outputs]
+
+
+def decode_one(model, task: Task, format: str, example: Example) -> tuple[list[int], list[int]]:
+    """(prompt ids, the ids the model writes after them) for one example, greedy with the key/value cache,
+    for as long as the model holds; ValueError if its whole sequence could not fit."""
+    tokenizer = task.tokenizer()
+    sequence, prompt_length = encode_example(tokenizer, example)
+    room = model.config.block_size - prompt_length
+    if len(sequence) - prompt_length > room:
+        raise ValueError(f"this problem needs {len(sequence)} tokens but the model holds "
+                         f"{model.config.block_size}: choose a smaller one")
+    layouts = decoding_layouts(model.config, task, format, tokenizer, [example])
+    prompt = sequence[:prompt_length]
+    return prompt, generate(model, [prompt], room, stop_token=tokenizer.eos_id, layouts=layouts)[0]
 
 
 def score(task: Task, format: str, examples: list[Example], written: list[str]) -> list[dict]:
@@ -104,6 +122,52 @@ def evaluate(model, task: Task, format: str, test: list[Example], ood: list[Exam
     return report
 
 
+def evaluation_sets(config, task: Task, test_problems: int | None = None,
+                    ood_problems: int | None = None) -> tuple[list[Example], list[Example]]:
+    """(test, ood): a run's held-out sets, drawn from its seed (the same sets every time). test_problems of
+    the training distribution, and ood_problems beyond it, shared among the task's out-of-distribution sets
+    (addition: one per size); by default as many as the run's config says."""
+    test_n = config.test_problems if test_problems is None else test_problems
+    ood_n = config.ood_problems if ood_problems is None else ood_problems
+    test = sample_examples(task, "test", test_n, config.format, split_rng(config.seed + 1, "test"),
+                           config.options()) if test_n else []
+    ood = []
+    option_sets = task.ood_option_sets(config.options()) if ood_n else []
+    rng = split_rng(config.seed, "ood")
+    for drawn_with in option_sets:
+        ood += sample_examples(task, "ood", ood_n // len(option_sets), config.format, rng, drawn_with=drawn_with)
+    return test, ood
+
+
+def run_evaluation(model, config, task: Task, test_problems: int | None = None, ood_problems: int | None = None,
+                   progress: bool = False) -> dict:
+    """Evaluate ``model`` on its run's held-out sets (evaluation_sets): the report of ``evaluate``."""
+    test, ood = evaluation_sets(config, task, test_problems, ood_problems)
+    return evaluate(model, task, config.format, test, ood, progress=progress)
+
+
+def ask_for_other_sets(config, task: Task, task_options: dict, block_size: int, ood_problems: int | None) -> None:
+    """Change a run's ``config`` to draw its evaluation sets with other task options (longer sums than it
+    trained on, say), for a model that holds ``block_size`` tokens. A run saved without an
+    out-of-distribution set gets 1,000 problems of one unless ``ood_problems`` says how many. UserError if
+    the options are not the task's or the longest problems would not fit the model."""
+    config.task_options = {**config.task_options, **task_options}
+    config.block_size = block_size
+    if ood_problems is None and not config.ood_problems:
+        config.ood_problems = 1000
+    try:
+        option_sets = [config.split_options("train")]
+        option_sets += task.ood_option_sets(config.options()) if config.ood_problems else []
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    for drawn_with in option_sets:
+        needed = config.sequence_length(task, drawn_with)
+        if needed > block_size:
+            raise UserError(f"the longest of those problems take {needed} tokens but this model holds "
+                            f"{block_size}: ask for shorter ones")
+    config.validate()
+
+
 def quick_accuracy(model, task: Task, format: str, examples: list[Example]) -> float:
     """Answer accuracy alone, for progress reports during training."""
     written = decode_answers(model, task, examples, format)
@@ -116,12 +180,31 @@ def format_report(report: dict) -> str:
     summaries = list(report["by_size"].values()) + list(report["splits"].values())
     error_kinds = list(summaries[0]["errors"]) if summaries else []
     headers = [report["size_name"], "problems", "answer %", "target %"] + error_kinds
-    names = {"test": "in distribution", "ood": "out of distribution"}
 
     def row(label, summary):
         return [label, summary["n"], f"{100 * summary['answer_accuracy']:.1f}",
                 f"{100 * summary['target_accuracy']:.1f}"] + [summary["errors"][k] for k in error_kinds]
 
     rows = [row(size, summary) for size, summary in report["by_size"].items()]
-    rows += [row(names[split], summary) for split, summary in report["splits"].items()]
+    rows += [row(SPLIT_NAMES[split], summary) for split, summary in report["splits"].items()]
     return format_table(headers, rows)
+
+
+def format_comparison(reports: dict) -> str:
+    """The reports of a direct and a scratchpad run side by side ({"direct": report, "scratchpad": report},
+    each with its training budget): answer accuracy per size and per split, and the scratchpad's whole-target
+    accuracy."""
+    direct, scratch = reports["direct"], reports["scratchpad"]
+    headers = [scratch["size_name"], "direct answer %", "scratchpad answer %", "scratchpad all steps %"]
+    rows = []
+    for size, summary in scratch["by_size"].items():
+        other = direct["by_size"].get(size)
+        rows.append([size, f"{100 * other['answer_accuracy']:.1f}" if other else "-",
+                     f"{100 * summary['answer_accuracy']:.1f}", f"{100 * summary['target_accuracy']:.1f}"])
+    for split, summary in scratch["splits"].items():
+        other = direct["splits"].get(split)
+        rows.append([SPLIT_NAMES[split], f"{100 * other['answer_accuracy']:.1f}" if other else "-",
+                     f"{100 * summary['answer_accuracy']:.1f}", f"{100 * summary['target_accuracy']:.1f}"])
+    budget = (f"direct: {direct['step']} steps, {direct['train_minutes']:.1f} min; "
+              f"scratchpad: {scratch['step']} steps, {scratch['train_minutes']:.1f} min")
+    return format_table(headers, rows) + "\n" + budget

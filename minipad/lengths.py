@@ -23,8 +23,10 @@ from dataclasses import asdict
 
 from .checkpoint import write_text_atomically
 from .config import PLAIN_POSITIONS, TrainConfig
+from .data import encode_example
 from .errors import UserError
 from .table import format_table
+from .tasks import get_task
 
 # name -> (format, TrainConfig settings): how each scheme tells positions (see minipad/positions.py)
 SCHEMES = {
@@ -49,8 +51,8 @@ QUICK = dict(schemes=("direct", "rope", "coupled+places+roles+window"), seeds=(0
 def scheme_config(name: str, seed: int, base: dict, out: str) -> TrainConfig:
     """The TrainConfig of one run: the shared settings, plain positions, then what the scheme switches on
     (the defaults are the table layout, so a scheme starts from plain), the seed and the run's folder."""
-    fmt, settings = SCHEMES[name]
-    return TrainConfig(**{**base, **PLAIN_POSITIONS, **settings, "format": fmt, "seed": seed,
+    format, settings = SCHEMES[name]
+    return TrainConfig(**{**base, **PLAIN_POSITIONS, **settings, "format": format, "seed": seed,
                           "out": os.path.join(out, f"{name}-seed{seed}")})
 
 
@@ -106,7 +108,6 @@ def run_lengths(schemes, seeds, sizes, base: dict, out: str, problems_per_size: 
     unknown = [name for name in schemes if name not in SCHEMES]
     if unknown:
         raise UserError(f"unknown scheme {unknown[0]!r}: choose from {', '.join(SCHEMES)}")
-    from .tasks import get_task
     task = get_task(base.get("task") or TrainConfig().task)
     if "ood_digits" not in task.option_names():
         raise UserError(f"the lengths experiment tests longer sizes through --ood-digits, an option the {task.name} "
@@ -133,8 +134,6 @@ def run_lengths(schemes, seeds, sizes, base: dict, out: str, problems_per_size: 
 
 def block_size_for(config: TrainConfig) -> int:
     """The longest sequence of the config's out-of-distribution sets, in tokens (with its end-of-text)."""
-    from .data import encode_example
-    from .tasks import get_task
     task = get_task(config.task)
     tokenizer = task.tokenizer()
     longest = 0
@@ -144,76 +143,21 @@ def block_size_for(config: TrainConfig) -> int:
     return longest
 
 
-# ---------------------------------------------------------------------------------------- command line
-def _list_of(kind, what):
-    def parse(text):
-        try:
-            values = tuple(kind(part) for part in text.split(",") if part)
-        except ValueError:
-            raise ValueError(f"{what} are separated by commas, got {text!r}") from None
-        if not values:
-            raise ValueError(f"give at least one of the {what}")
-        return values
-    return parse
-
-
-def add_arguments(parser) -> None:
-    from .commands import add_config_arguments
-    parser.add_argument("--schemes", default=None,
-                        help=f"schemes separated by commas, from: {', '.join(SCHEMES)} "
-                             f"(default: {','.join(DEFAULT_SCHEMES)})")
-    parser.add_argument("--seeds", default="0,1,2", help="seeds separated by commas (default: 0,1,2)")
-    parser.add_argument("--sizes", default=None,
-                        help="longer sizes to test, separated by commas (default: 9,10,12,16,20)")
-    parser.add_argument("--problems-per-size", type=int, default=200,
-                        help="problems at each longer size (default: 200)")
-    parser.add_argument("--quick", action="store_true",
-                        help="a first look: 3 schemes, one seed, 1,500 steps, sizes 9,10,12")
-    add_config_arguments(parser)
-
-
-def run(args) -> int:
-    from .commands import given_overrides
-    given = given_overrides(args)
-    for name in ("format", "seed", "ood_digits", "ood_problems", "position", "position_ids", "places",
-                 "line_window", "roles"):
-        if name in given or name in given.get("task_options", {}):
-            raise UserError(f"--{name.replace('_', '-')} is set by each scheme and seed: use --schemes, --seeds "
-                            f"and --sizes instead")
-    try:
-        schemes = _list_of(str, "schemes")(args.schemes) if args.schemes else None
-        seeds = _list_of(int, "seeds")(args.seeds)
-        sizes = _list_of(int, "sizes")(args.sizes) if args.sizes else None
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    if any(seed < 0 for seed in seeds):
-        raise UserError("seeds must not be negative")
-    base = {"max_steps": 3000, "eval_every": 1000, "test_problems": 1000}
-    problems = args.problems_per_size
-    if args.quick:
-        base.update(max_steps=QUICK["max_steps"], test_problems=QUICK["test_problems"], warmup_steps=100)
-        schemes = schemes or QUICK["schemes"]
-        seeds = seeds if args.seeds != "0,1,2" else QUICK["seeds"]
-        sizes = sizes or QUICK["sizes"]
-        problems = QUICK["problems_per_size"] if problems == 200 else problems
-    base.update(given)
-    base.setdefault("out", "")
-    out = base.pop("out") or os.path.join("runs", "lengths")
-    schemes, sizes = schemes or DEFAULT_SCHEMES, sizes or DEFAULT_SIZES
-    if problems < 1:
-        raise UserError(f"--problems-per-size must be at least 1, got {problems}")
+def lengths_experiment(schemes, seeds, sizes, base: dict, out: str, problems_per_size: int) -> dict:
+    """Train every scheme with every seed (run_lengths), print one table and save the results as
+    lengths.json in ``out``; returns them."""
     started = time.perf_counter()
-    results = run_lengths(schemes, seeds, sizes, base, out, problems)
+    results = run_lengths(schemes, seeds, sizes, base, out, problems_per_size)
     example = scheme_config(schemes[0], seeds[0], base, out)
     options = example.options()
     in_label = f"{getattr(options, 'min_digits', '')}-{getattr(options, 'max_digits', '')}"
     print()
     print(f"trained on {in_label} digit sums; a longer size n: one operand exactly n digits, the other 1..n; "
-          f"{problems} problems per size, {example.test_problems} in distribution; "
+          f"{problems_per_size} problems per size, {example.test_problems} in distribution; "
           f"answer % (the paper's exact match) and target % (every scratchpad line right); "
           f"median over seeds {','.join(map(str, seeds))} (range)")
     print(lengths_table(results, sizes, in_label))
     print(f"{len(schemes) * len(seeds)} runs, {(time.perf_counter() - started) / 60:.1f} min of wall time; "
           f"runs saved in {out}")
     write_text_atomically(os.path.join(out, "lengths.json"), json.dumps(results, indent=1))
-    return 0
+    return results

@@ -86,16 +86,7 @@ def line_plot(
         labels = {height - 1 - (dot_rows // 2) // 4: _number(unlog(high))}
     else:
         labels = {0: _number(unlog(high)), height - 1: _number(unlog(low))}
-    label_width = max(len(label) for label in labels.values())
-    lines = [title] if title else []
-    for line_index, cell_line in enumerate(cells):
-        label = labels.get(line_index, "")
-        axis = "┤" if label else "│"
-        lines.append(f"{label:>{label_width}} {axis}{cell_line}")
-    lines.append(" " * label_width + " └" + "─" * width)
-    first, last = _x_number(x[0]), _x_number(x[-1])
-    gap = max(1, width - len(first) - len(last))  # the last x ends under the last column
-    lines.append(" " * (label_width + 2) + (first if x.size == 1 else first + " " * gap + last))
+    lines = _with_axes(cells, width, labels, title, x[0], x[-1])
     missing = int(y.size - finite.sum())
     if missing:
         lines.append(f"({missing} of {y.size} values are NaN or infinite and not drawn)")
@@ -174,17 +165,26 @@ def overlay_plot(
         cells = [_paint(line, [own[index] for own in own_cells]) for index, line in enumerate(cells)]
     unlog = math.exp if log_y else float
     labels = {0: _number(unlog(high)), height - 1: _number(unlog(low))}
+    ends = {line: " " + ",".join(numbers) for line, numbers in end_lines.items()} if len(series) > 1 else {}
+    return "\n".join(_with_axes(cells, width, labels, title, x_first, x_last, ends))
+
+
+def _with_axes(cells: list[str], width: int, labels: dict, title: str | None, x_first: float, x_last: float,
+               ends: dict | None = None) -> list[str]:
+    """A plot's lines: the title, then each line of ``width`` cells behind its y label (``labels``: line
+    index -> text) and the y axis, followed by what ``ends`` holds for that line; then the x axis and the
+    first and last x (the last ending under the last column; one x when they are the same)."""
+    ends = ends or {}
     label_width = max(len(label) for label in labels.values())
     lines = [title] if title else []
     for line_index, cell_line in enumerate(cells):
         label = labels.get(line_index, "")
-        ends = " " + ",".join(end_lines[line_index]) if len(series) > 1 and line_index in end_lines else ""
-        lines.append(f"{label:>{label_width}} {'┤' if label else '│'}{cell_line}{ends}")
+        lines.append(f"{label:>{label_width}} {'┤' if label else '│'}{cell_line}{ends.get(line_index, '')}")
     lines.append(" " * label_width + " └" + "─" * width)
     first, last = _x_number(x_first), _x_number(x_last)
     gap = max(1, width - len(first) - len(last))
     lines.append(" " * (label_width + 2) + (first if x_last == x_first else first + " " * gap + last))
-    return "\n".join(lines)
+    return lines
 
 
 def _paint(line: str, own_lines: list[str]) -> str:

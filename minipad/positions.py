@@ -7,7 +7,7 @@ trained on 1-8 digit sums can add 9 digits (see the README's "Longer sums than i
            query meets a key through their distance only, and copying a digit from the line above means
            looking one line-length back: lines of longer sums are longer than any distance seen in training.
   coupled  position = line * line_stride + slot, from the task's layout (minipad/tasks/*_layout.py): a
-           digit and the digit it copies are the same distance apart at every length.
+           digit and the digit it copies are the same distance apart in a sum of any size.
   random   while training, each row's positions are a sorted random draw from 0..RANDOM_RANGE-1 (Ruoss et
            al. 2023), so large positions and gaps are trained too; decoding uses one fixed such draw.
 
@@ -16,9 +16,9 @@ and, with any of them, two more signals a config can switch on:
   places       a learned embedding of each digit's place in its number (1 = units, 2 = tens, ...; 0 = not a
                digit), added to the token embedding (Abacus embeddings, McLeish et al. 2024). While training,
                every place of a row is shifted by one random offset, so that places beyond the training
-               lengths are trained too; decoding uses the places as they are.
+               sizes are trained too; decoding uses the places as they are.
   roles        a learned embedding of the part of the text a token is in (first operand, carry, final line,
-               answer, ...; the task numbers them), so a token knows what it is writing at any length.
+               answer, ...; the task numbers them), so a token knows what it is writing in a problem of any size.
   line window  a token attends only to its own step line and the one before (attention_forward's bias).
 
 Everything here works from what a task's LayoutReader says of each token (place, line, slot), one token
@@ -119,23 +119,23 @@ def batch_layout(config, rows: list[SequenceLayout], length: int) -> TokenLayout
 
 
 
-def training_layout(config, task, fmt, tokenizer, examples, batch, rng) -> TokenLayout | None:
+def training_layout(config, task, format, tokenizer, examples, batch, rng) -> TokenLayout | None:
     """The TokenLayout of a training batch (minipad/data.py make_batch), or None for plain positions."""
     if not needs_layout(config):
         return None
     sequences = [tokenizer.encode(prompt_text(example)) + tokenizer.encode(example.target) for example in examples]
     rows = []
     for example, sequence in zip(examples, sequences):
-        row = SequenceLayout(config, task.layout_reader(example.input, fmt), tokenizer.vocabulary, rng)
+        row = SequenceLayout(config, task.layout_reader(example.input, format), tokenizer.vocabulary, rng)
         row.extend(sequence)
         row.shift_places(rng)
         rows.append(row)
     return batch_layout(config, rows, batch.ids.shape[1])
 
 
-def decoding_layouts(config, task, fmt, tokenizer, examples) -> list[SequenceLayout] | None:
+def decoding_layouts(config, task, format, tokenizer, examples) -> list[SequenceLayout] | None:
     """One fresh SequenceLayout per example for generate(), or None for plain positions."""
     if not needs_layout(config):
         return None
-    return [SequenceLayout(config, task.layout_reader(example.input, fmt), tokenizer.vocabulary)
+    return [SequenceLayout(config, task.layout_reader(example.input, format), tokenizer.vocabulary)
             for example in examples]

@@ -1,4 +1,4 @@
-"""The show command: let a trained model work one problem, and look inside while it does.
+"""Let a trained model work one problem, and look inside while it does (the show command).
 
     python -m minipad show --checkpoint runs/addition-scratchpad/model.npz "29+57" [--attention] [--svg show.svg]
 
@@ -20,16 +20,17 @@ what was written; lines are the target's lines, numbered from 1 as the checker n
 """
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import UserError
+from .evaluate import decode_one
+from .positions import SequenceLayout, batch_layout, needs_layout
+from .tasks.base import answer_of
 from .tokenizer import EOS
 
-LOW_CONFIDENCE = 0.9   # tokens written with a lower probability are marked
 MAX_COLUMNS = 100      # terminal heatmaps show at most this many tokens before the line, the nearest ones
 MAX_SVG_WIDTH = 1000   # pixels: the SVG's heatmaps go on a new row rather than beyond this
 
@@ -75,7 +76,6 @@ def softmax64(logits: np.ndarray) -> np.ndarray:
 def layout_of(model, task, format: str, tokenizer, input_text: str, ids: list):
     """The TokenLayout of one whole sequence as decoding sees it (minipad/positions.py), or None when the
     model needs plain positions only. Places beyond the model's table are clamped, as generate does."""
-    from .positions import SequenceLayout, batch_layout, needs_layout
     if not needs_layout(model.config):
         return None
     row = SequenceLayout(model.config, task.layout_reader(input_text, format), tokenizer.vocabulary)
@@ -89,20 +89,10 @@ def layout_of(model, task, format: str, tokenizer, input_text: str, ids: list):
 def read_problem(model, task, format: str, problem_text: str) -> Reading:
     """Let ``model`` write its target for ``problem_text``; ValueError if it is not a problem of ``task``
     or does not fit the model."""
-    from .data import encode_example
-    from .generate import generate
-    from .positions import decoding_layouts
-    from .tasks.base import answer_of
     example = task.render(task.parse_input(problem_text), format)
     tokenizer = task.tokenizer()
-    sequence, prompt_length = encode_example(tokenizer, example)
-    room = model.config.block_size - prompt_length
-    if len(sequence) - prompt_length > room:
-        raise ValueError(f"this problem needs {len(sequence)} tokens but the model holds "
-                         f"{model.config.block_size}: choose a smaller one")
-    layouts = decoding_layouts(model.config, task, format, tokenizer, [example])
-    written_ids = generate(model, [sequence[:prompt_length]], room, stop_token=tokenizer.eos_id, layouts=layouts)[0]
-    ids = sequence[:prompt_length] + written_ids
+    prompt, written_ids = decode_one(model, task, format, example)
+    ids, prompt_length = prompt + written_ids, len(prompt)
     layout = layout_of(model, task, format, tokenizer, example.input, ids)
     logits, cache = model.forward(np.array([ids]), return_cache=True, layout=layout)
     probabilities = softmax64(logits[0])  # (T,V): row t predicts token t+1
@@ -222,7 +212,7 @@ def format_summary(reading: Reading, low: float) -> str:
 
 def format_attention(reading: Reading, line: int, layers, heads) -> str:
     """One shaded heatmap per layer and head for ``line`` (see the module docstring)."""
-    from .plot import heatmap
+    from .plot import heatmap   # the terminal's; svg_picture draws svg's
     tokens = reading.tokens_of_line(line)
     written = " ".join(shown(token.text) for token in tokens)
     parts = [f"attention while writing line {line} ({written}): a row per token written on that line, a column "
@@ -316,68 +306,3 @@ def svg_picture(reading: Reading, heading: str, low: float, line: int | None, la
                 width = max(width, x)
         top += tallest + 12
     return document(width, top + 10, heading, parts)
-
-
-# --------------------------------------------------------------------------------------------- the command
-def probability(text: str) -> float:
-    """An argparse type: a probability above 0 and at most 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must lie above 0 and at most 1, got {value:g}")
-    return value
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import non_negative_int, positive_int, problem_examples
-    parser.add_argument("--checkpoint", required=True, help="a model.npz written by train")
-    parser.add_argument("problem", help=f"a problem of the checkpoint's task, e.g. {problem_examples()}")
-    parser.add_argument("--low-confidence", type=probability, default=LOW_CONFIDENCE, metavar="P",
-                        help=f"mark tokens written with a probability below P (default: {LOW_CONFIDENCE})")
-    parser.add_argument("--attention", action="store_true",
-                        help="a heatmap per layer and head: which earlier tokens the model reads while writing "
-                             "each token of one line")
-    parser.add_argument("--line", type=positive_int, default=None,
-                        help="the line for --attention, numbered as the checker does (default: the first wrong "
-                             "line, else the line of the least sure token)")
-    parser.add_argument("--layer", type=non_negative_int, default=None, help="--attention for this layer only")
-    parser.add_argument("--head", type=non_negative_int, default=None, help="--attention for this head only")
-    parser.add_argument("--svg", default=None, metavar="FILE.svg",
-                        help="also write what is shown as a standalone SVG picture (opens in any browser)")
-
-
-def run(args) -> int:
-    from .cli import problem_text, svg_file
-    from .tasks import get_task
-    from .train import load_model
-    if args.svg is not None:
-        svg_file(args.svg)
-    model, config, _, meta = load_model(args.checkpoint)
-    task = get_task(config.task)
-    for name, value, count in (("layer", args.layer, model.config.n_layer), ("head", args.head, model.config.n_head)):
-        if value is not None and value >= count:
-            raise UserError(f"--{name} {value} does not exist: this model has {name}s 0 to {count - 1}")
-    try:
-        reading = read_problem(model, task, config.format, problem_text(args.problem))
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    attention = args.attention or any(value is not None for value in (args.line, args.layer, args.head))
-    line = choose_line(reading, args.line) if attention else None
-    layers = [args.layer] if args.layer is not None else range(model.config.n_layer)
-    heads = [args.head] if args.head is not None else range(model.config.n_head)
-    heading = f"{args.checkpoint}: {task.name}, {config.format}, step {meta['step']}"
-    print(heading)
-    print(reading.input)
-    print(format_written(reading, args.low_confidence))
-    print()
-    print(format_summary(reading, args.low_confidence))
-    if line is not None:
-        print()
-        print(format_attention(reading, line, layers, heads))
-    if args.svg is not None:
-        from .svg import write_svg
-        write_svg(args.svg, svg_picture(reading, heading, args.low_confidence, line, layers, heads))
-        print(f"\nsaved {args.svg}")
-    return 0

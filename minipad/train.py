@@ -40,13 +40,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoint import (RunLock, interrupts_deferred, load_checkpoint, pack_rng_state, replaceable_path,
-                         save_checkpoint, unpack_rng_state, write_text_atomically)
+from .checkpoint import (RunLock, interrupts_deferred, load_model, pack_rng_state, replaceable_path, save_checkpoint,
+                         unpack_rng_state, write_text_atomically)
 from .data import make_batch, sample_examples, sample_problem, split_rng
 from .errors import UserError
-from .evaluate import evaluate, format_report, quick_accuracy
+from .evaluate import format_report, quick_accuracy, run_evaluation
 from .config import UNLIMITED_STEPS, TrainConfig
-from .model import GPT, GPTConfig
+from .model import GPT
 from .optim import AdamW, clip_grad_norm, lr_at
 from .parallel import parallel_loss_and_grads
 from .plot import line_plot
@@ -132,39 +132,6 @@ def save_run(config: TrainConfig, model: GPT, optimizer: AdamW, rng, state: RunS
     write_progress(config.out, state.evaluations)
 
 
-def load_model(path: str) -> tuple[GPT, TrainConfig, dict, dict]:
-    """(model, train config, arrays, meta) of a checkpoint; UserError if it does not fit this minipad."""
-    arrays, meta = load_checkpoint(path)
-    rebuild = "train a new one with 'python -m minipad train'"
-    try:
-        config = TrainConfig.from_saved(meta["train_config"])
-        config.validate()
-    except (KeyError, TypeError, ValueError, UserError) as error:
-        raise UserError(f"{path} does not hold a model minipad can rebuild ({error}): {rebuild}") from None
-    if meta.get("vocabulary") != list(get_task(config.task).tokenizer().vocabulary):
-        raise UserError(f"{path} was trained with another vocabulary than minipad's {config.task} task now "
-                        f"uses, so its token ids mean other text: use the minipad version that saved it, or "
-                        f"train a new one with 'python -m minipad train --task {config.task}'")
-    try:
-        int(meta["step"]), float(meta["train_seconds"]), list(meta["history"]), list(meta["evaluations"])
-        model_config = GPTConfig(**meta["model_config"])
-        model = GPT(model_config, np.random.default_rng(0))
-        for name in model.params:
-            saved = arrays[f"param.{name}"]
-            if saved.shape != model.params[name].shape:
-                raise ValueError(f"{name} has shape {saved.shape}, expected {model.params[name].shape}")
-            model.params[name] = saved.astype(model.dtype, copy=False)
-        not_finite = [name for name, value in arrays.items()
-                      if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all()]
-    except (KeyError, TypeError, ValueError, UserError) as error:
-        raise UserError(f"{path} does not hold a model minipad can rebuild ({error}): {rebuild}") from None
-    if not_finite:
-        raise UserError(f"{path} holds numbers that are not finite (NaN or infinity) in {not_finite[0]}"
-                        f"{f' and {len(not_finite) - 1} more arrays' if len(not_finite) > 1 else ''}: "
-                        f"its training diverged; use an earlier checkpoint or train again with a lower --lr")
-    return model, config, arrays, meta
-
-
 def prepare(config: TrainConfig, resume: bool, overrides: dict, force: bool, log=print):
     """The model, optimizer, generator and state to start from: fresh, or from the checkpoint."""
     path = checkpoint_path(config)
@@ -209,6 +176,15 @@ def check_output_folder(out: str) -> None:
                         f"choose another --out")
     for name in OUTPUT_NAMES:   # a device or pipe in their place is refused now, not after training
         replaceable_path(os.path.join(out, name))
+
+
+def draw_batch(config: TrainConfig, model: GPT, task, tokenizer, rng, options):
+    """(Batch, token layout) of batch_size fresh training problems drawn with ``options`` from ``rng``; the
+    layout is None for a model that needs plain positions only (minipad/positions.py)."""
+    examples = [task.render(sample_problem(task, "train", rng, options), config.format)
+                for _ in range(config.batch_size)]
+    batch = make_batch(tokenizer, examples)
+    return batch, training_layout(model.config, task, config.format, tokenizer, examples, batch, rng)
 
 
 def learning_rate(config: TrainConfig, state: RunState) -> float:
@@ -289,10 +265,7 @@ def _run_steps(config, model, optimizer, rng, state, callback, log, progress, re
             # one whole step: nothing below is cut short by Ctrl-C, which is only noted (StopRequest)
             started = time.perf_counter()
             lr = learning_rate(config, state)
-            examples = [task.render(sample_problem(task, "train", rng, train_options), config.format)
-                        for _ in range(config.batch_size)]
-            batch = make_batch(tokenizer, examples)
-            layout = training_layout(model.config, task, config.format, tokenizer, examples, batch, rng)
+            batch, layout = draw_batch(config, model, task, tokenizer, rng, train_options)
             loss, grads = parallel_loss_and_grads(model, batch.ids, batch.targets, batch.mask, config.threads,
                                                   layout)
             if config.grad_clip > 0:
@@ -374,21 +347,6 @@ def finish(config: TrainConfig, model: GPT, task, state: RunState, log=print) ->
         log(format_report(report))
     log(f"saved {checkpoint_path(config)}, eval.json, loss.csv and progress.csv in {config.out}")
     return report
-
-
-def run_evaluation(model: GPT, config: TrainConfig, task, test_problems: int | None = None,
-                   ood_problems: int | None = None, progress: bool = False) -> dict:
-    """Evaluate on fresh held-out sets drawn from the run's seed (the same sets every time)."""
-    test_n = config.test_problems if test_problems is None else test_problems
-    ood_n = config.ood_problems if ood_problems is None else ood_problems
-    test = sample_examples(task, "test", test_n, config.format, split_rng(config.seed + 1, "test"),
-                           config.options()) if test_n else []
-    ood = []
-    option_sets = task.ood_option_sets(config.options()) if ood_n else []
-    rng = split_rng(config.seed, "ood")
-    for drawn_with in option_sets:   # ood_n problems in all, shared among the sets (addition: one per size)
-        ood += sample_examples(task, "ood", ood_n // len(option_sets), config.format, rng, drawn_with=drawn_with)
-    return evaluate(model, task, config.format, test, ood, progress=progress)
 
 
 def write_history(folder: str, history: list) -> None:

@@ -2,6 +2,7 @@
 import numpy as np
 from hypothesis import given, strategies as st
 
+from conftest import assert_a_changed_digit_is_caught
 from minipad.tasks import get_task
 from minipad.tasks.addition import WRONG_CARRY
 from minipad.tasks.base import CORRECT, MALFORMED, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL
@@ -46,16 +47,7 @@ def test_every_generated_scratchpad_passes_the_checker_and_sums_right(a, b):
 
 @given(operands, operands, st.data())
 def test_changing_one_digit_is_caught_at_or_before_its_line(a, b, data):
-    example = addition.render((a, b), "scratchpad")
-    digit_positions = [i for i, ch in enumerate(example.target) if ch.isdigit()]
-    position = data.draw(st.sampled_from(digit_positions))
-    old = example.target[position]
-    new = data.draw(st.sampled_from([d for d in "0123456789" if d != old]))
-    broken = example.target[:position] + new + example.target[position + 1:]
-    changed_line = example.target[:position].count("\n") + 1
-    verdict = addition.check(example.input, broken)
-    assert verdict.kind != CORRECT, broken
-    assert verdict.line is not None and verdict.line <= changed_line, (verdict, changed_line)
+    assert_a_changed_digit_is_caught(addition, addition.render((a, b), "scratchpad"), data)
 
 
 def test_the_checker_names_the_kind_of_mistake():

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from minipad import bench
+from minipad.cli.bench import add_arguments, parse_sizes
 
 EXPECTED_COLUMNS = ["size", "params", "BLAS threads", "rows", "threads", "ms/step", "best ms", "real tok/s",
                     "padded tok/s", "GFLOP/s", "% of matmul", "peak MiB", "speed-up"]
@@ -14,7 +15,7 @@ TINY = ["--sizes", "1x2x8,2x2x16", "--batch", "3", "--steps", "2", "--warmup", "
 
 def parse(argv):
     parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
+    add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -94,10 +95,10 @@ def test_step_flops_by_hand():
 
 
 def test_sizes_and_schemes_are_checked():
-    assert bench.parse_sizes("2x4x64, 4X4X128") == [(2, 4, 64), (4, 4, 128)]
+    assert parse_sizes("2x4x64, 4X4X128") == [(2, 4, 64), (4, 4, 128)]
     for bad in ["2x4", "2x4x63", "0x4x64", "axbxc"]:
         with pytest.raises(argparse.ArgumentTypeError):
-            bench.parse_sizes(bad)
+            parse_sizes(bad)
     config = bench.bench_config(parse(["--scheme", "coupled+places+roles+window"]))
     assert (config.position_ids, config.places, config.line_window) == ("coupled", 33, True)
     config = bench.bench_config(parse(["--scheme", "rope"]))  # plain rotary positions, whatever the defaults

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
+from conftest import assert_one_line_error, run_minipad
 from minipad.checkpoint import load_checkpoint
 from minipad.cli import main
 from minipad.svg import number
@@ -15,21 +16,6 @@ SVG = "{http://www.w3.org/2000/svg}"
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "48",
         "--batch-size", "8", "--warmup-steps", "2", "--max-steps", "13", "--eval-every", "4", "--eval-problems", "4",
         "--test-problems", "4", "--ood-problems", "0", "--threads", "1", "--no-progress"]
-
-
-def run(capsys, *argv):
-    try:
-        status = main([str(word) for word in argv])
-    except SystemExit as exit_:
-        status = exit_.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def assert_one_line_error(status, err, says):
-    assert status == 2, err
-    assert err.count("\n") == 1 and says in err, err
-    assert "Traceback" not in err
 
 
 def read_rows(path):
@@ -41,8 +27,8 @@ def read_rows(path):
 def runs(tmp_path_factory):
     """A direct and a scratchpad run of addition, and a polynomial run."""
     folder = tmp_path_factory.mktemp("curves")
-    for fmt in ("direct", "scratchpad"):
-        assert main(["train", *TINY, "--max-digits", "2", "--format", fmt, "--out", str(folder / fmt)]) == 0
+    for format in ("direct", "scratchpad"):
+        assert main(["train", *TINY, "--max-digits", "2", "--format", format, "--out", str(folder / format)]) == 0
     assert main(["train", *TINY, "--task", "polynomial", "--block-size", "80", "--max-steps", "3",
                  "--out", str(folder / "polynomial")]) == 0
     return folder
@@ -57,7 +43,7 @@ def test_training_saves_its_progress_evaluations_beside_the_checkpoint(runs):
 
 
 def test_plot_draws_the_loss_and_the_accuracy_of_a_run(runs, capsys):
-    status, out, _ = run(capsys, "plot", runs / "scratchpad")
+    status, out, _ = run_minipad(capsys, "plot", runs / "scratchpad")
     assert status == 0
     lines = out.split("\n")
     assert lines[0].startswith(f"{runs / 'scratchpad'}: addition, scratchpad; 13 steps")
@@ -71,7 +57,7 @@ def test_plot_draws_the_loss_and_the_accuracy_of_a_run(runs, capsys):
 
 
 def test_compare_overlays_two_runs_and_numbers_them(runs, capsys):
-    status, out, _ = run(capsys, "plot", "--compare", runs / "direct", runs / "scratchpad")
+    status, out, _ = run_minipad(capsys, "plot", "--compare", runs / "direct", runs / "scratchpad")
     assert status == 0
     assert f"1: {runs / 'direct'}: addition, direct" in out and f"2: {runs / 'scratchpad'}: addition, scratchpad" in out
     plot_lines = [line for line in out.split("\n") if "┤" in line or "│" in line]
@@ -83,26 +69,26 @@ def test_a_run_saved_before_progress_csv_existed_is_read_from_its_checkpoint(run
     old = tmp_path / "old"
     shutil.copytree(runs / "scratchpad", old)
     os.remove(old / "progress.csv")
-    status, out, _ = run(capsys, "plot", old)
+    status, out, _ = run_minipad(capsys, "plot", old)
     assert status == 0 and "held-out answer accuracy (%)" in out
     assert "last progress evaluation" in out and "(step 12)" in out
 
 
 def test_the_svg_holds_the_plotted_values(runs, tmp_path, capsys):
     path = tmp_path / "curves.svg"
-    status, out, _ = run(capsys, "plot", "--compare", runs / "direct", runs / "scratchpad", "--svg", path)
+    status, out, _ = run_minipad(capsys, "plot", "--compare", runs / "direct", runs / "scratchpad", "--svg", path)
     assert status == 0 and f"saved {path}" in out
     root = ElementTree.parse(path).getroot()
     assert root.tag == f"{SVG}svg"
     lines = [polyline for polyline in root.iter(f"{SVG}polyline") if polyline.get("class") == "series"]
     assert len(lines) == 4   # two runs, in the loss chart and in the accuracy chart
-    for polyline, fmt in zip(lines[:2], ("direct", "scratchpad")):
-        rows = read_rows(runs / fmt / "loss.csv")
-        assert fmt in polyline.get("data-name")
+    for polyline, format in zip(lines[:2], ("direct", "scratchpad")):
+        rows = read_rows(runs / format / "loss.csv")
+        assert format in polyline.get("data-name")
         assert polyline.get("data-x").split() == [number(float(row[0])) for row in rows]
         assert [float(y) for y in polyline.get("data-y").split()] == [float(row[1]) for row in rows]
-    for polyline, fmt in zip(lines[2:], ("direct", "scratchpad")):
-        rows = read_rows(runs / fmt / "progress.csv")
+    for polyline, format in zip(lines[2:], ("direct", "scratchpad")):
+        rows = read_rows(runs / format / "progress.csv")
         assert polyline.get("data-y").split() == [number(100 * float(row[1])) for row in rows]
     points = [circle for circle in root.iter(f"{SVG}circle") if circle.get("class") == "point"]
     assert len(points) == 6 and all(circle.find(f"{SVG}title").text.startswith("/") for circle in points)
@@ -128,6 +114,6 @@ def test_bad_input_gets_one_line_and_writes_nothing(runs, tmp_path, capsys):
         ([runs / "direct", "--svg", tmp_path / "curves.png"], "does not end in .svg"),
     ]
     for argv, says in cases:
-        status, _, err = run(capsys, "plot", *argv)
+        status, _, err = run_minipad(capsys, "plot", *argv)
         assert_one_line_error(status, err, says)
     assert sorted(os.listdir(tmp_path)) == ["damaged", "empty"]

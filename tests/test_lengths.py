@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from minipad.cli import main
+from conftest import assert_one_line_error, run_minipad
 from minipad.lengths import SCHEMES, cell, lengths_table
 
 TINY = ["--max-digits", "2", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--batch-size", "8",
@@ -11,18 +11,9 @@ TINY = ["--max-digits", "2", "--n-layer", "1", "--n-head", "2", "--n-embd", "16"
         "--test-problems", "6", "--problems-per-size", "3", "--threads", "1", "--seeds", "0,1", "--sizes", "3,4"]
 
 
-def run(capsys, *argv):
-    try:
-        status = main([str(word) for word in argv])
-    except SystemExit as exit_:
-        status = exit_.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
 def test_one_table_with_every_scheme_and_size_then_finished_runs_are_reused(tmp_path, capsys):
     schemes = "direct,coupled+places+roles+window"
-    status, out, _ = run(capsys, "lengths", *TINY, "--schemes", schemes, "--out", tmp_path)
+    status, out, _ = run_minipad(capsys, "lengths", *TINY, "--schemes", schemes, "--out", tmp_path)
     assert status == 0
     header = next(line for line in out.splitlines() if line.startswith("scheme"))
     for column in ("1-2 answer", "1-2 target", "3 answer", "4 target", "steps", "train min"):
@@ -32,7 +23,7 @@ def test_one_table_with_every_scheme_and_size_then_finished_runs_are_reused(tmp_
     saved = json.loads((tmp_path / "lengths.json").read_text())
     assert [report["step"] for report in saved["direct"]] == [6, 6]
     assert {"3", "4"} <= set(saved["coupled+places+roles+window"][0]["by_size"])
-    status, out, _ = run(capsys, "lengths", *TINY, "--schemes", schemes, "--out", tmp_path)
+    status, out, _ = run_minipad(capsys, "lengths", *TINY, "--schemes", schemes, "--out", tmp_path)
     assert status == 0 and out.count("reusing") == 4
 
 
@@ -43,8 +34,8 @@ def test_one_table_with_every_scheme_and_size_then_finished_runs_are_reused(tmp_
     (["--places", "8"], "--places is set by each scheme"),
 ])
 def test_bad_options_get_one_line(tmp_path, capsys, argv, says):
-    status, _, err = run(capsys, "lengths", *TINY, *argv, "--out", tmp_path)
-    assert status == 2 and says in err and err.count("\n") == 1, err
+    status, _, err = run_minipad(capsys, "lengths", *TINY, *argv, "--out", tmp_path)
+    assert_one_line_error(status, err, says)
 
 
 def test_cells_show_the_median_and_the_range_over_seeds():
@@ -59,18 +50,18 @@ def test_cells_show_the_median_and_the_range_over_seeds():
 
 def test_eval_takes_longer_sizes_and_refuses_sums_the_model_cannot_hold(tmp_path, capsys):
     run_folder = tmp_path / "run"
-    status, _, _ = run(capsys, "train", "--max-digits", "2", "--n-layer", "1", "--n-head", "2", "--n-embd", "16",
-                       "--batch-size", "4", "--max-steps", "2", "--warmup-steps", "1", "--test-problems", "2",
-                       "--ood-problems", "0", "--block-size", "120", "--threads", "1", "--no-progress",
-                       "--out", run_folder)
+    status, _, _ = run_minipad(capsys, "train", "--max-digits", "2", "--n-layer", "1", "--n-head", "2",
+                               "--n-embd", "16", "--batch-size", "4", "--max-steps", "2", "--warmup-steps", "1",
+                               "--test-problems", "2", "--ood-problems", "0", "--block-size", "120", "--threads", "1",
+                               "--no-progress", "--out", run_folder)
     assert status == 0
-    status, out, _ = run(capsys, "eval", "--checkpoint", run_folder / "model.npz", "--test-problems", "2",
-                         "--ood-problems", "4", "--ood-digits", "3,4")
+    status, out, _ = run_minipad(capsys, "eval", "--checkpoint", run_folder / "model.npz", "--test-problems", "2",
+                                 "--ood-problems", "4", "--ood-digits", "3,4")
     assert status == 0
     sizes = [line.split()[0] for line in out.splitlines() if line.split() and line.split()[0].isdigit()]
     assert {"3", "4"} <= set(sizes)
-    status, _, err = run(capsys, "eval", "--checkpoint", run_folder / "model.npz", "--ood-digits", "9,12")
-    assert status == 2 and "this model holds 120" in err and err.count("\n") == 1, err
+    status, _, err = run_minipad(capsys, "eval", "--checkpoint", run_folder / "model.npz", "--ood-digits", "9,12")
+    assert_one_line_error(status, err, "this model holds 120")
 
 
 def test_a_scheme_switches_on_only_what_it_names():

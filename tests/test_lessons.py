@@ -7,13 +7,13 @@ import ast
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from conftest import interrupt_once_printed
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
 sys.path.insert(0, str(LESSONS_DIR))
@@ -28,13 +28,13 @@ KEY_LINES = {
                                  "the derivative of the other approximation fails"],
     "04_causal_self_attention.py": ["the same law for a whole GPT", "both pass the gradient check"],
     "05_the_whole_gpt.py": ["every gradient is right with position=rope", "the loss on the batch falls below 0.05"],
-    "06_answering_directly.py": ["--- 5. Both runs, side by side", "training lengths"],
-    "07_showing_the_work.py": ["scratchpad, every step right %", "unseen lengths"],
+    "06_answering_directly.py": ["--- 5. Both runs, side by side", "training sizes"],
+    "07_showing_the_work.py": ["scratchpad, every step right %", "unseen sizes"],
     "08_reading_the_models_mind.py": ["the checker judged every scratchpad",
                                       "the lesson's token labels rebuild both operands"],
     "09_polynomials.py": ["scratchpad, every line right %", "the scratchpad run finished its 200 steps"],
     "10_fast_generation.py": ["cached logits equal the full forward pass", "the cache is faster"],
-    "11_longer_sums.py": ["in the table's positions it is the same for every length", "table positions %"],
+    "11_longer_sums.py": ["in the table's positions it is the same for every size", "table positions %"],
     "12_running_programs.py": ["one changed value is a wrong value, named at its line",
                                "scratchpad, every line right %", "checker: "],
 }
@@ -116,16 +116,10 @@ def test_lessons_fail_as_the_command_line_does_without_a_traceback(tmp_path):
                            env=environment, timeout=300)
     assert piped.stdout.startswith("====") and piped.stderr == "", piped.stderr
     # Ctrl-C while the lesson trains: one line, exit status 130
-    child = subprocess.Popen([sys.executable, str(LESSONS_DIR / "06_answering_directly.py"), "--quick", "--out",
-                              str(tmp_path / "runs")], cwd=tmp_path, env=environment, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    for line in child.stdout:
-        if "training addition" in line:
-            break
-    time.sleep(0.5)
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=300)
-    assert child.returncode == 130, err
+    status, _, err = interrupt_once_printed([sys.executable, str(LESSONS_DIR / "06_answering_directly.py"), "--quick",
+                                             "--out", str(tmp_path / "runs")], "training addition", 0.5, cwd=tmp_path,
+                                            env=environment)
+    assert status == 130, err
     assert "Traceback" not in err and err.endswith("06_answering_directly.py: interrupted\n"), err
 
 
@@ -201,6 +195,7 @@ def test_a_lesson_runs_cell_by_cell_as_in_a_jupyter_kernel(tmp_path):
 
 def test_lesson_arguments_in_a_script_and_in_a_notebook(monkeypatch):
     from _common import DEFAULT_OUT, REPO_ROOT, parse_args
+    from minipad.cli.arguments import UsageError
     monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "/run/user/0/kernel-7.json"])
     args = parse_args("Lesson 0: a test", with_out=True)
     assert args.quick is False and args.out == DEFAULT_OUT
@@ -208,7 +203,7 @@ def test_lesson_arguments_in_a_script_and_in_a_notebook(monkeypatch):
     args = parse_args("Lesson 0: a test")
     assert args.quick is True and args.seed == 3
     monkeypatch.setattr(sys, "argv", ["07_showing_the_work.py", "-f", "kernel.json"])
-    with pytest.raises(SystemExit):   # outside a kernel, an unknown argument is still an error
+    with pytest.raises(UsageError, match="unrecognized arguments"):   # outside a kernel, still an error
         parse_args("Lesson 0: a test")
     # the lessons' runs have one home, whatever the current folder
     assert os.path.isabs(DEFAULT_OUT) and DEFAULT_OUT == os.path.join(REPO_ROOT, "runs", "lessons")

@@ -2,6 +2,7 @@
 import numpy as np
 from hypothesis import given, strategies as st
 
+from conftest import assert_a_changed_digit_is_caught
 from minipad.tasks import get_task
 from minipad.tasks.base import CORRECT, MALFORMED, WRONG_COPY, WRONG_DIGIT, WRONG_TOTAL
 from minipad.tasks.polynomial import BOUND, parse_polynomial, polynomial_text
@@ -44,13 +45,7 @@ def test_generated_problems_respect_the_rules_and_pass_the_checker(seed):
 @given(seeds, st.data())
 def test_changing_one_digit_is_caught_at_or_before_its_line(seed, data):
     example = polynomial.render(polynomial.sample_problem(np.random.default_rng(seed), polynomial.make_options()), "scratchpad")
-    digit_positions = [i for i, ch in enumerate(example.target) if ch.isdigit()]
-    position = data.draw(st.sampled_from(digit_positions))
-    new = data.draw(st.sampled_from([d for d in "0123456789" if d != example.target[position]]))
-    broken = example.target[:position] + new + example.target[position + 1:]
-    verdict = polynomial.check(example.input, broken)
-    assert verdict.kind != CORRECT
-    assert verdict.line <= example.target[:position].count("\n") + 1
+    assert_a_changed_digit_is_caught(polynomial, example, data)
 
 
 def test_the_checker_names_the_kind_of_mistake():

@@ -29,11 +29,11 @@ LAYOUT_SCHEMES = [
 ]
 
 
-def spots(a, b, fmt="scratchpad"):
+def spots(a, b, format="scratchpad"):
     """(token text, TokenSpot) for every token of the sum's whole sequence."""
-    example = ADDITION.render((a, b), fmt)
+    example = ADDITION.render((a, b), format)
     ids, _ = encode_example(TOKENIZER, example)
-    reader = ADDITION.layout_reader(example.input, fmt)
+    reader = ADDITION.layout_reader(example.input, format)
     return [(TOKENIZER.vocabulary[i], reader.read(TOKENIZER.vocabulary[i])) for i in ids]
 
 
@@ -74,11 +74,11 @@ def test_each_step_line_is_one_line_below_the_last(a, b):
     assert lines == list(range(1, max(len(str(a)), len(str(b))) + 2))
 
 
-@given(a=numbers, b=numbers, fmt=formats, text=st.text(alphabet="0123456789+ ,C:\n<>/scratch", max_size=60))
-def test_the_reader_never_raises_and_gives_places_in_range(a, b, fmt, text):
+@given(a=numbers, b=numbers, format=formats, text=st.text(alphabet="0123456789+ ,C:\n<>/scratch", max_size=60))
+def test_the_reader_never_raises_and_gives_places_in_range(a, b, format, text):
     """Whatever a model writes after the prompt gets a spot, with a place no larger than the sum's."""
-    example = ADDITION.render((a, b), fmt)
-    reader = ADDITION.layout_reader(example.input, fmt)
+    example = ADDITION.render((a, b), format)
+    reader = ADDITION.layout_reader(example.input, format)
     longest = max(len(str(a)), len(str(b)))
     for token_id in TOKENIZER.encode(prompt_text(example)):
         spot = reader.read(TOKENIZER.vocabulary[token_id])
@@ -159,22 +159,22 @@ def test_gradients_match_central_differences_with_every_scheme(scheme):
 
 @pytest.mark.parametrize("scheme", LAYOUT_SCHEMES, ids=str)
 @settings(max_examples=5)
-@given(seed=st.integers(0, 2**32 - 1), fmt=formats)
-def test_decoding_sees_the_ids_training_computes_from_the_whole_text(scheme, seed, fmt):
+@given(seed=st.integers(0, 2**32 - 1), format=formats)
+def test_decoding_sees_the_ids_training_computes_from_the_whole_text(scheme, seed, format):
     """Greedy decoding with the cache, whose ids come token by token from the text written so far, gives
     the logits of one full forward on the finished text with the ids computed from it at once."""
     model = tiny(**scheme)
     rng = np.random.default_rng(seed)
     for array in model.params.values():   # large weights: decoding does not settle on one token
         array += rng.standard_normal(array.shape) * 0.5
-    examples = [ADDITION.render((int(rng.integers(0, 10**n)), int(rng.integers(0, 10**n))), fmt)
+    examples = [ADDITION.render((int(rng.integers(0, 10**n)), int(rng.integers(0, 10**n))), format)
                 for n in (1, 3, 6)]
     prompts = [TOKENIZER.encode(prompt_text(example)) for example in examples]
-    layouts = decoding_layouts(model.config, ADDITION, fmt, TOKENIZER, examples)
+    layouts = decoding_layouts(model.config, ADDITION, format, TOKENIZER, examples)
     written = generate(model, prompts, 30, layouts=layouts)
     for example, prompt, new in zip(examples, prompts, written):
         sequence = prompt + new[:-1]
-        row = SequenceLayout(model.config, ADDITION.layout_reader(example.input, fmt), TOKENIZER.vocabulary)
+        row = SequenceLayout(model.config, ADDITION.layout_reader(example.input, format), TOKENIZER.vocabulary)
         row.extend(sequence)
         logits = model.forward(np.array([sequence]), layout=batch_layout(model.config, [row], len(sequence)))
         assert list(logits[0, len(prompt) - 1:].argmax(-1)) == new
@@ -206,7 +206,8 @@ def test_a_checkpoint_saved_before_the_table_layout_loads_with_plain_positions(t
     """Checkpoints written without the layout settings were trained with plain positions: they load so."""
     from minipad.checkpoint import load_checkpoint, save_checkpoint
     from minipad.config import TrainConfig
-    from minipad.train import load_model, train
+    from minipad.checkpoint import load_model
+    from minipad.train import train
     config = TrainConfig(task_options={"max_digits": 2}, n_layer=1, n_head=2, n_embd=16, batch_size=4, max_steps=2, warmup_steps=1,
                          eval_every=10, test_problems=0, ood_problems=0, threads=1, position_ids="plain",
                          places=0, roles=0, line_window=False, out=str(tmp_path / "run"))

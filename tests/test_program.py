@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from conftest import assert_a_changed_digit_is_caught
 from minipad.data import is_held_out, sample_examples, split_rng
 from minipad.tasks import get_task
 from minipad.tasks.base import CORRECT, MALFORMED, WRONG_COPY
@@ -52,9 +53,9 @@ def python_output(source: str) -> int:
     return namespace["output"]
 
 
-def generated(seed: int, split: str = "train", fmt: str = "scratchpad"):
+def generated(seed: int, split: str = "train", format: str = "scratchpad"):
     run = program.sample_problem(np.random.default_rng(seed), program.split_options(split, program.make_options()))
-    return run, program.render(run, fmt)
+    return run, program.render(run, format)
 
 
 def test_the_trace_of_a_loop_in_the_papers_format():
@@ -223,13 +224,7 @@ def test_one_changed_state_is_caught_at_or_before_it(seed, data):
 @given(seeds, st.data())
 def test_one_changed_digit_anywhere_is_caught_at_or_before_its_line(seed, data):
     run, example = generated(seed)
-    digits = [i for i, character in enumerate(example.target) if character.isdigit()]
-    position = data.draw(st.sampled_from(digits))
-    new = data.draw(st.sampled_from([d for d in "0123456789" if d != example.target[position]]))
-    broken = example.target[:position] + new + example.target[position + 1:]
-    verdict = program.check(example.input, broken)
-    assert verdict.kind != CORRECT
-    assert verdict.line <= example.target[:position].count("\n") + 1
+    assert_a_changed_digit_is_caught(program, example, data)
 
 
 def test_the_checker_names_the_kind_of_mistake():
@@ -274,11 +269,11 @@ trace_like = st.lists(st.one_of(
 
 
 @given(st.text(max_size=120), st.text(max_size=200) | trace_like, st.sampled_from(["direct", "scratchpad"]))
-def test_the_checker_never_raises_on_any_text(input_text, target, fmt):
-    assert program.check(input_text, target, fmt).kind in VERDICT_KINDS
-    verdict = program.check(COUNT_DOWN, target, fmt)
+def test_the_checker_never_raises_on_any_text(input_text, target, format):
+    assert program.check(input_text, target, format).kind in VERDICT_KINDS
+    verdict = program.check(COUNT_DOWN, target, format)
     assert verdict.kind in VERDICT_KINDS
-    assert verdict.correct == (target == (COUNT_DOWN_TARGET if fmt == "scratchpad" else "output: 6"))
+    assert verdict.correct == (target == (COUNT_DOWN_TARGET if format == "scratchpad" else "output: 6"))
 
 
 @given(st.data())
@@ -300,15 +295,15 @@ def test_the_longest_problem_bounds_the_token_lengths_of_drawn_programs():
     for split, n in (("train", 300), ("ood", 60)):
         options = program.split_options(split, program.make_options())
         runs = [program.sample_problem(rng, options) for _ in range(n)]
-        for fmt in ("direct", "scratchpad"):
-            bound = length(program.render(program.longest_problem(options), fmt))
-            assert max(length(program.render(run, fmt)) for run in runs) <= bound
+        for format in ("direct", "scratchpad"):
+            bound = length(program.render(program.longest_problem(options), format))
+            assert max(length(program.render(run, format)) for run in runs) <= bound
 
 
 @given(seeds, st.sampled_from(["direct", "scratchpad"]))
-def test_round_trip_through_the_tokenizer(seed, fmt):
+def test_round_trip_through_the_tokenizer(seed, format):
     tokenizer = program.tokenizer()
-    _, example = generated(seed, fmt=fmt)
+    _, example = generated(seed, format=format)
     text = example.input + "\n" + example.target
     assert tokenizer.decode(tokenizer.encode(text)) == text
     assert len(tokenizer.encode(text)) < len(text) / 2   # the structural strings are single tokens

@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 import pytest
 
+from conftest import assert_one_line_error, run_minipad
+from minipad.checkpoint import load_model
 from minipad.cli import main
 from minipad.data import encode_example
 from minipad.generate import generate
@@ -15,28 +17,12 @@ from minipad.show import attention_of_line, percent, read_problem, shown, softma
 from minipad.svg import number
 from minipad.tasks import get_task
 from minipad.tokenizer import EOS
-from minipad.train import load_model
 
 SVG = "{http://www.w3.org/2000/svg}"
 TINY = ["--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--batch-size", "8", "--warmup-steps", "2",
         "--max-steps", "12", "--eval-every", "6", "--eval-problems", "4", "--test-problems", "4",
         "--ood-problems", "0", "--threads", "1", "--no-progress"]
 POLYNOMIAL = "Evaluate -7*x**2 + 7*x + 5 at x = 1"
-
-
-def run(capsys, *argv):
-    try:
-        status = main([str(word) for word in argv])
-    except SystemExit as exit_:
-        status = exit_.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def assert_one_line_error(status, err, says):
-    assert status == 2, err
-    assert err.count("\n") == 1 and says in err, err
-    assert "Traceback" not in err
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +94,8 @@ def test_attention_rows_are_the_queries_that_write_the_line(addition_reading):
 
 def test_show_prints_every_token_under_its_probability(checkpoints, addition_reading, capsys):
     _, reading = addition_reading
-    status, out, _ = run(capsys, "show", "--checkpoint", checkpoints["addition"], "29+57", "--low-confidence", "0.5")
+    status, out, _ = run_minipad(capsys, "show", "--checkpoint", checkpoints["addition"], "29+57",
+                                 "--low-confidence", "0.5")
     assert status == 0
     lines = out.split("\n")
     assert lines[1] == "2 9 + 5 7"
@@ -134,8 +121,8 @@ def test_the_low_confidence_mark(addition_reading):
 
 def test_attention_maps_shade_each_row_darkest_where_its_weight_is_largest(checkpoints, addition_reading, capsys):
     _, reading = addition_reading
-    status, out, _ = run(capsys, "show", "--checkpoint", checkpoints["addition"], "29+57", "--attention",
-                         "--line", "2", "--layer", "1", "--head", "1")
+    status, out, _ = run_minipad(capsys, "show", "--checkpoint", checkpoints["addition"], "29+57", "--attention",
+                                 "--line", "2", "--layer", "1", "--head", "1")
     assert status == 0
     assert out.count("\nlayer ") == 1 and "layer 1, head 1" in out
     weights, _ = attention_of_line(reading, 2, 1, 1)
@@ -145,25 +132,25 @@ def test_attention_maps_shade_each_row_darkest_where_its_weight_is_largest(check
         shades = map_row[-len(row_weights):]
         levels = [SHADES.index(character) for character in shades]
         assert levels[int(row_weights.argmax())] == len(SHADES) - 1
-    status, out, _ = run(capsys, "show", "--checkpoint", checkpoints["addition"], "29+57", "--attention")
+    status, out, _ = run_minipad(capsys, "show", "--checkpoint", checkpoints["addition"], "29+57", "--attention")
     assert status == 0 and out.count("\nlayer ") == 2 * 2   # every layer and head of the tiny model
 
 
 def test_show_works_for_another_task_and_refuses_its_problems(checkpoints, capsys):
-    status, out, _ = run(capsys, "show", "--checkpoint", checkpoints["polynomial"], POLYNOMIAL, "--attention")
+    status, out, _ = run_minipad(capsys, "show", "--checkpoint", checkpoints["polynomial"], POLYNOMIAL, "--attention")
     assert status == 0
     assert out.split("\n")[1] == POLYNOMIAL and "answer: " in out and "layer 1, head 1" in out
-    status, _, err = run(capsys, "show", "--checkpoint", checkpoints["polynomial"], "29+57")
+    status, _, err = run_minipad(capsys, "show", "--checkpoint", checkpoints["polynomial"], "29+57")
     assert_one_line_error(status, err, "is not of the form")
-    status, _, err = run(capsys, "show", "--checkpoint", checkpoints["addition"], POLYNOMIAL)
+    status, _, err = run_minipad(capsys, "show", "--checkpoint", checkpoints["addition"], POLYNOMIAL)
     assert_one_line_error(status, err, "not a sum")
 
 
 def test_the_svg_holds_the_probabilities_and_the_attention_weights(checkpoints, addition_reading, tmp_path, capsys):
     _, reading = addition_reading
     path = tmp_path / "show.svg"
-    status, out, _ = run(capsys, "show", "--checkpoint", checkpoints["addition"], "29+57", "--attention", "--line",
-                         "3", "--svg", path)
+    status, out, _ = run_minipad(capsys, "show", "--checkpoint", checkpoints["addition"], "29+57", "--attention",
+                                 "--line", "3", "--svg", path)
     assert status == 0 and f"saved {path}" in out
     root = ElementTree.parse(path).getroot()   # well-formed XML, or this raises
     assert root.tag == f"{SVG}svg"
@@ -194,6 +181,6 @@ def test_bad_input_gets_one_line_and_writes_nothing(checkpoints, tmp_path, capsy
         (["--checkpoint", checkpoint, "29+57", "--svg", tmp_path], "is a folder"),
     ]
     for argv, says in cases:
-        status, _, err = run(capsys, "show", *argv)
+        status, _, err = run_minipad(capsys, "show", *argv)
         assert_one_line_error(status, err, says)
     assert os.listdir(tmp_path) == []

@@ -66,20 +66,20 @@ def test_unknown_characters_are_named():
 
 
 @given(seeds, st.sampled_from(["direct", "scratchpad"]))
-def test_round_trip_on_generated_addition(seed, fmt):
+def test_round_trip_on_generated_addition(seed, format):
     task = get_task("addition")
     tokenizer = task.tokenizer()
     rng = np.random.default_rng(seed)
-    example = task.render(task.sample_problem(rng, task.make_options({"min_digits": 1, "max_digits": 12})), fmt)
+    example = task.render(task.sample_problem(rng, task.make_options({"min_digits": 1, "max_digits": 12})), format)
     text = example.input + "\n" + example.target
     assert tokenizer.decode(tokenizer.encode(text)) == text
 
 
 @given(seeds, st.sampled_from(["direct", "scratchpad"]))
-def test_round_trip_on_generated_polynomials(seed, fmt):
+def test_round_trip_on_generated_polynomials(seed, format):
     task = get_task("polynomial")
     tokenizer = task.tokenizer()
-    example = task.render(task.sample_problem(np.random.default_rng(seed), task.make_options()), fmt)
+    example = task.render(task.sample_problem(np.random.default_rng(seed), task.make_options()), format)
     text = example.input + "\n" + example.target
     assert tokenizer.decode(tokenizer.encode(text)) == text
 

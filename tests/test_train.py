@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import minipad.train as train_module
-from minipad.checkpoint import load_checkpoint
+from minipad.checkpoint import load_checkpoint, load_model
 from minipad.config import TrainConfig
 from minipad.errors import UserError
+from minipad.evaluate import run_evaluation
 from minipad.tasks import get_task
 from minipad.train import TrainingDiverged, train
 
@@ -142,7 +143,7 @@ def test_sequences_longer_than_the_block_are_refused_up_front(tmp_path):
 
 def test_the_saved_config_round_trips(trained):
     config, _ = trained
-    _, loaded, _, meta = train_module.load_model(os.path.join(config.out, "model.npz"))
+    _, loaded, _, meta = load_model(os.path.join(config.out, "model.npz"))
     assert loaded == config and loaded.task_options == {"min_digits": 1, "max_digits": 2, "longest_digits": 0,
                                                         "ood_digits": ""}
     assert meta["vocabulary"] == list(get_task(config.task).tokenizer().vocabulary)
@@ -197,11 +198,11 @@ def test_a_checkpoint_saved_before_tasks_had_their_own_options_still_loads(task,
     path = tmp_path / "run" / "model.npz"
     path.parent.mkdir()
     written = write_old_checkpoint(path, task)
-    model, config, _, _ = train_module.load_model(str(path))
+    model, config, _, _ = load_model(str(path))
     assert config.task == task and config.task_options == options
     for name, value in written.params.items():
         assert np.array_equal(model.params[name], value)
-    report = train_module.run_evaluation(model, config, get_task(task), test_problems=3, ood_problems=2)
+    report = run_evaluation(model, config, get_task(task), test_problems=3, ood_problems=2)
     assert report["splits"]["test"]["n"] == 3
     train(TrainConfig(out=str(path.parent)), resume=True, overrides={"max_steps": 41}, log=quiet, progress=False)
     assert load_checkpoint(str(path))[1]["step"] == 41
@@ -212,7 +213,7 @@ def test_a_checkpoint_of_another_vocabulary_gets_one_line_that_says_what_to_do(t
     path.parent.mkdir()
     write_old_checkpoint(path, "addition", vocabulary=OLD_VOCABULARY[:-1] + ["\t"])
     with pytest.raises(UserError) as error:
-        train_module.load_model(str(path))
+        load_model(str(path))
     message = str(error.value)
     assert "another vocabulary" in message and "python -m minipad train --task addition" in message
     assert "\n" not in message

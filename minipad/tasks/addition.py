@@ -10,7 +10,7 @@ The scratchpad runs the school method as a machine state, one line per step:
 Every step line is ``{a} + {b} , {result} C: {carry}`` with digits separated by spaces; once no digit
 remains in either number the line is ``, {result} C: {carry}``.
 
-Operands of different lengths: the shorter number simply runs out first, and from then on its side of
+Operands of different digit counts: the shorter number simply runs out first, and from then on its side of
 the ``+`` stays empty while the other side goes on losing its last digit; an empty side is an empty
 string inside the template, exactly as the empty result is in the first line (two spaces there):
 

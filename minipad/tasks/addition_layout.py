@@ -1,4 +1,4 @@
-"""Where each token of an addition scratchpad sits: a table of columns that is the same at every length.
+"""Where each token of an addition scratchpad sits: a table of columns that is the same for sums of any size.
 
 A model that writes the paper's scratchpad mostly *copies*: each step line repeats the digits still to add
 from the line above, minus the last one, and the result digits found so far; the one new result digit
@@ -29,7 +29,7 @@ follows `` C: `` comes from the column just added, which the `` , `` of the same
 So whatever is written next, its sources (the same column of the line above, or column k of the two
 operands and the carry for a new digit) are always at the same distance from the token that writes
 it: the distances a model learns on 3-digit sums are the ones a 12-digit sum needs. The layout of a
-sum's text depends only on the operands' lengths (and, for the answer, on the final carry), so the
+sum's text depends only on the operands' digit counts (and, for the answer, on the final carry), so the
 reader plans it from the prompt and then hands out spots one token at a time, in decoding exactly as in
 training.
 
@@ -84,7 +84,7 @@ class Spot(NamedTuple):
 @functools.lru_cache(maxsize=1024)
 def plan_scratchpad(first_digits: int, second_digits: int) -> tuple[Spot, ...]:
     """The natural spots of every token of ``a + b\\n<scratch>\\n`` and the step lines and final line,
-    for operands of these lengths (the answer's spots follow once its length is known)."""
+    for operands of these digit counts (the answer's spots follow once its own is known)."""
     A, B = first_digits, second_digits
     N = max(A, B)
     role = ROLE_OF_FIELD
@@ -118,7 +118,7 @@ def plan_answer(line: int, answer_digits: int) -> list[Spot]:
 
 def plan_direct(first_digits: int, second_digits: int) -> list[Spot]:
     """The input line, then the answer as if it had one digit more than the longer operand (a direct
-    answer's length is not known before it is written, so its columns are a guess)."""
+    answer's digit count is not known before it is written, so its columns are a guess)."""
     A, B = first_digits, second_digits
     plan = [Spot(0, FIRST, c, c, ROLE_OF_FIELD[FIRST]) for c in range(A, 0, -1)] + [Spot(0, FIRST, 0)]
     plan += [Spot(0, SECOND, c, c, ROLE_OF_FIELD[SECOND]) for c in range(B, 0, -1)] + [Spot(0, SECOND, 0)]
@@ -134,7 +134,7 @@ class AdditionLayout(LayoutReader):
     roles = ROLES
 
     def __init__(self, first_digits: int, second_digits: int, scratchpad: bool):
-        self.lengths = (first_digits, second_digits)
+        self.digit_counts = (first_digits, second_digits)
         self.longest = max(first_digits, second_digits)
         self.scratchpad = scratchpad
         self.plan = list((plan_scratchpad if scratchpad else plan_direct)(first_digits, second_digits))
@@ -143,7 +143,7 @@ class AdditionLayout(LayoutReader):
 
     @classmethod
     def for_input(cls, input_text: str, scratchpad: bool) -> "AdditionLayout":
-        """The reader for the prompt ``input_text`` ('1 2 3 + 4 5'); operand lengths count its digits."""
+        """The reader for the prompt ``input_text`` ('1 2 3 + 4 5'), whose digits it counts."""
         first, _, second = input_text.partition(" + ")
         return cls(sum(c in DIGITS for c in first), sum(c in DIGITS for c in second), scratchpad)
 
@@ -151,7 +151,7 @@ class AdditionLayout(LayoutReader):
         index = self.read_count
         self.read_count += 1
         if index == self.final_carry_index:
-            # the final carry decides the answer's length: the final line without its leading zero
+            # the final carry decides the answer's digit count: the final line without its leading zero
             answer_digits = self.longest + (1 if token in DIGITS and token != "0" else 0)
             self.plan += plan_answer(self.plan[-1].line + 1, answer_digits)
         own = self.plan[index] if index < len(self.plan) else None
@@ -168,12 +168,12 @@ class AdditionLayout(LayoutReader):
     def read_all(self, tokens: list[str]) -> list[TokenSpot]:
         """The spots of a whole sequence read from the start, as ``read`` one by one gives them.
 
-        Training reads whole gold texts, whose spots depend only on the operands' lengths and on whether
+        Training reads whole gold texts, whose spots depend only on the operands' digit counts and on whether
         the final carry is 0: those are worked out once and remembered (a training step reads 32 texts)."""
         fresh = self.read_count == 0 and self.scratchpad and len(tokens) > self.final_carry_index
         if fresh:
             carry = tokens[self.final_carry_index]
-            spots, digit_pattern, plan = _gold_spots(*self.lengths, carry in DIGITS and carry != "0")
+            spots, digit_pattern, plan = _gold_spots(*self.digit_counts, carry in DIGITS and carry != "0")
             if len(tokens) <= len(spots) and tuple(token in DIGITS for token in tokens) == digit_pattern[:len(tokens)]:
                 self.plan, self.read_count = list(plan), len(tokens)
                 return list(spots[:len(tokens)])
@@ -182,7 +182,7 @@ class AdditionLayout(LayoutReader):
 
 @functools.lru_cache(maxsize=4096)
 def _gold_spots(first_digits: int, second_digits: int, carry_out: bool):
-    """(spots, which tokens are digits, full plan) of a gold scratchpad with operands of these lengths."""
+    """(spots, which tokens are digits, full plan) of a gold scratchpad with operands of these digit counts."""
     reader = AdditionLayout(first_digits, second_digits, scratchpad=True)
     spots, pattern, index = [], [], 0
     while index < len(reader.plan):

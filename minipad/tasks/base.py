@@ -65,7 +65,8 @@ ARITHMETIC_TOKENS = (
 
 
 def option(default, help: str):
-    """A field of a task's options dataclass: its default, and the help its command-line option shows."""
+    """A dataclass field that is a command-line option: its default, and the help the option shows (a task's
+    options, and TrainConfig's settings)."""
     return field(default=default, metadata={"help": help})
 
 
@@ -274,7 +275,7 @@ class TokenSpot(NamedTuple):
            0 for a token that is not a digit of a number.
     line:  the step the token belongs to (0 = the prompt); a step line may read its own and the step before.
     slot:  the token's column inside its step: tokens that play the same part on every step (the tens
-           digit of the first operand, say) get the same slot, whatever the numbers' lengths.
+           digit of the first operand, say) get the same slot, whatever the numbers' digit counts.
     role:  which part of the text the token is in (the task numbers them from 1, e.g. first operand,
            carry, final line, answer; 0 for anything else), so a token knows what it is writing.
     """

@@ -46,7 +46,7 @@ What the generator draws (much less than the grammar allows, so that a tiny mode
     never runs (they teach little).
 Size, for the accuracy tables: the number of lines the program runs (the ``line:`` entries of its trace).
 Training and test programs run --min-lines to --max-lines lines (by default 4 to 16: loops run at most
-4 times); out-of-distribution ones run longer, the next OOD_EXTRA_LINES lengths (17 to 22): the same
+4 times); out-of-distribution ones run longer, the next OOD_EXTRA_LINES sizes (17 to 22 lines): the same
 statements, longer loops.
 With minipad's tokenizer and the task's TOKENS, a training sequence (program, trace, answer) takes 85 to
 about 360 tokens (median about 180); out of distribution about 280 to 480 (median about 360).
@@ -223,7 +223,7 @@ class Program(Task):
     quick_options = {"max_lines": 8}
 
     def ood_options(self, options: ProgramOptions) -> ProgramOptions:
-        """Programs that run longer than any in training: the next OOD_EXTRA_LINES lengths."""
+        """Programs that run longer than any in training: the next OOD_EXTRA_LINES sizes (lines run)."""
         return replace(options, min_lines=options.max_lines + 1, max_lines=options.max_lines + OOD_EXTRA_LINES)
 
     def sample_problem(self, rng, options: ProgramOptions) -> ProgramRun:
