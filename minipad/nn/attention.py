@@ -250,7 +250,7 @@ def attention_backward(dout, cache):
         dscores -= rowdot[:, :, queries]
         dscores *= e  # zero where a key is hidden (e = 0): the mask passes no gradient
         # forward was: scores = q @ k^T (q already scaled by 1/sqrt(HS))
-        dq[:, :, queries] = dscores @ k[:, :, keys]
+        np.matmul(dscores, k[:, :, keys], out=dq[:, :, queries])  # straight into dq's rows, no temporary
         dk[:, :, keys] += dscores.swapaxes(-1, -2) @ q[:, :, queries]
     # forward was: q *= 1/sqrt(HS)
     dq *= 1.0 / math.sqrt(HS)
