@@ -6,9 +6,9 @@
 Two forms, the same maths (tests check that they agree in float64 and pass the gradient check):
   gelu_forward_reference, gelu_backward_reference   the formulas as written;
   gelu_forward, gelu_backward                        the fast form the model runs: cache-sized chunks of
-                                                     rows, in place, and x*x rather than x**2 (on float32
-                                                     arrays the power takes a general path about 16 times
-                                                     slower).
+                                                     rows, in place, and products rather than x**3 (on
+                                                     float32 arrays that power takes a general path about
+                                                     16 times slower).
 The reference caches x and t: keeping the tanh saves recomputing it, the costliest part. The fast form
 caches the slope gelu'(x) itself, computed in the forward while each chunk of x is in the CPU cache: its
 backward is then one product, dout * gelu'(x), and x is not kept. Against caching x and t, forward and
@@ -62,7 +62,8 @@ def gelu_forward(x):
     out = np.empty_like(x_rows)
     slope = np.empty_like(x_rows)
     chunks = row_chunks(len(x_rows), D)
-    scratch = np.empty((2, chunks[0].stop - chunks[0].start, D), x.dtype)  # two chunks of scratch, reused
+    chunk_rows = chunks[0].stop if chunks else 0  # the first chunk is the largest
+    scratch = np.empty((2, chunk_rows, D), x.dtype)  # two chunks of scratch space, reused by every chunk
     for rows in chunks:
         x_chunk, out_chunk, slope_chunk = x_rows[rows], out[rows], slope[rows]
         h, one_minus_w = scratch[:, :len(x_chunk)]
