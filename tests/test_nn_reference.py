@@ -152,6 +152,33 @@ def test_attention_in_query_blocks_equals_the_reference(seed, B, T, NH, HS, kind
                 "attention dqkv")
 
 
+@pytest.mark.parametrize("case", ["a key scoring far above the query's own", "a query hidden from itself"])
+def test_attention_falls_back_to_the_row_maximum_where_shifting_by_the_own_score_fails(case):
+    """The fast form shifts each row of scores by the query's score with its own key; where that would
+    overflow (float32: exp(200)) or leave a row summing to 0, it must still give the reference's result."""
+    rng = np.random.default_rng(0)
+    B, T, NH, HS = 2, 6, 2, 4
+    C = NH * HS
+    qkv = rng.standard_normal((B, T, 3 * C))
+    visible = np.tri(T, dtype=bool)[None].repeat(B, axis=0)
+    direction = np.full(HS, 0.5)  # a unit vector
+    if case == "a key scoring far above the query's own":
+        qkv[0, 5, :HS] = 20 * direction        # q of token 5, head 0
+        qkv[0, 0, C:C + HS] = 20 * direction   # k of token 0: q5 . k0 / sqrt(HS) = 200
+        qkv[0, 5, C:C + HS] = -20 * direction  # k of token 5: its own score is -200
+    else:
+        visible[1, 3, 3] = False               # query 3 of row 1 sees keys 0..2 only
+        qkv[1, 3, :HS] = 20 * direction
+        qkv[1, 3, C:C + HS] = 20 * direction   # its own (hidden) score 200 is far above the others
+    mask = attention_mask(visible, np.float32)
+    out, cache = attention_forward(qkv.astype(np.float32), NH, None, mask)
+    out_reference, cache_reference = attention_forward_reference(qkv, NH, None, mask.bias.astype(np.float64))
+    assert_same(out, out_reference, "attention output", rtol=1e-4, atol=1e-5)
+    dout = rng.standard_normal(out.shape)
+    assert_same(attention_backward(dout.astype(np.float32), cache)[0],
+                attention_backward_reference(dout, cache_reference)[0], "attention dqkv", rtol=1e-3, atol=1e-4)
+
+
 def test_query_blocks_skip_the_keys_no_query_of_the_block_sees():
     T = 70
     mask = causal_mask(T, np.float32)

@@ -4,13 +4,13 @@
 """
 from typing import NamedTuple
 
-from .gelu import GeluCache, gelu_backward, gelu_forward
+from .gelu import GeluSlopeCache, gelu_backward, gelu_forward
 from .linear import LinearCache, linear_backward, linear_forward
 
 
 class MLPCache(NamedTuple):
     fc: LinearCache
-    gelu: GeluCache
+    gelu: GeluSlopeCache
     proj: LinearCache
 
 

@@ -10,11 +10,14 @@ sees relative positions.
 Two forms, the same maths (tests check that they agree in float64 and pass the gradient check):
   rope_forward_reference, rope_backward_reference   the two lines above, on the halves;
   rope_forward, rope_backward                        the fast form attention runs, on whole head vectors:
-        out = x * [cos, cos] + swap(x) * [-sin, sin],   swap(x) = [x2, x1]
+        out = x * [cos, cos] + rotate_half(x) * [sin, sin],   rotate_half(x) = [-x2, x1] = x @ P
+    with P a fixed (HS,HS) matrix of 0, 1 and -1 (one non-zero per column, so the product is exact).
     NumPy works through an array in runs of its last axis; on halves that run is HS/2 = 8 numbers and the
-    loop overhead dominates (the halves form took 10% of a training step). On whole vectors the (T,HS)
-    axes merge into one long run, and only the swap works on halves.
+    loop overhead dominates (the halves form took 10% of a training step; swapping the halves as a strided
+    view still took 8%). On whole vectors the (T,HS) axes merge into one long run, and the swap of the
+    halves is a single matrix product over all the rows, about 4 times faster than the strided swap.
 """
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -67,28 +70,41 @@ def rope_backward_reference(dout, cache):
     return np.concatenate([dout1 * cos + dout2 * sin, dout2 * cos - dout1 * sin], axis=-1), {}
 
 
-def _swapped_product(x, factor):
-    """swap(x) * factor, swap(x) = [x2, x1] of every head vector: one multiply over the halves."""
-    half = x.shape[-1] // 2
-    halves = x.reshape(*x.shape[:-1], 2, half)[..., ::-1, :]  # a view: (x2, x1)
-    product = halves * factor.reshape(*factor.shape[:-1], 2, half)
-    return product.reshape(*product.shape[:-2], 2 * half)
+@functools.lru_cache(maxsize=8)
+def rotate_half_matrix(head_size, dtype):
+    """P (HS,HS) with x @ P = rotate_half(x) = [-x2, x1] for every head vector x = [x1, x2]; read-only."""
+    half = head_size // 2
+    P = np.zeros((head_size, head_size), dtype)
+    P[half:, :half] = -np.eye(half)  # first half of the result: -x2
+    P[:half, half:] = np.eye(half)   # second half: x1
+    P.setflags(write=False)
+    return P
+
+
+def _wide(table):
+    """(..., HS/2) -> (..., HS): [table, table], one factor for each half of a head vector."""
+    return np.concatenate([table, table], axis=-1)
+
+
+def _times_rows(x, matrix):
+    """x (..., HS) @ matrix (HS,HS), as one product over all the rows (one BLAS call, not one per head)."""
+    HS = x.shape[-1]
+    return (x.reshape(-1, HS) @ matrix).reshape(x.shape)
 
 
 def rope_forward(x, cos, sin):
-    """The fast form of rope_forward_reference: out = x * [cos, cos] + swap(x) * [-sin, sin]. Same cache."""
+    """The fast form of rope_forward_reference: out = x * [cos, cos] + (x @ P) * [sin, sin]. Same cache."""
     cos, sin = _per_head(cos, sin)
-    cos_cos = np.concatenate([cos, cos], axis=-1)  # (T,HS) or (B,1,T,HS)
-    minus_sin_sin = np.concatenate([-sin, sin], axis=-1)
-    out = x * cos_cos
-    out += _swapped_product(x, minus_sin_sin)
+    out = _times_rows(x, rotate_half_matrix(x.shape[-1], x.dtype))  # rotate_half(x)
+    out *= _wide(sin)  # (T,HS) or (B,1,T,HS), broadcast over the heads
+    out += x * _wide(cos)
     return out, RopeCache(cos, sin)
 
 
 def rope_backward(dout, cache):
-    """The fast form of rope_backward_reference: dx = dout * [cos, cos] + swap(dout * [-sin, sin])
-    = dout * [cos, cos] + swap(dout) * [sin, -sin]."""
+    """The fast form of rope_backward_reference. forward was: out = x * C + (x @ P) * S, so
+    dx = dout * C + (dout * S) @ P^T."""
     cos, sin = cache
-    dx = dout * np.concatenate([cos, cos], axis=-1)
-    dx += _swapped_product(dout, np.concatenate([sin, -sin], axis=-1))
+    dx = _times_rows(dout * _wide(sin), rotate_half_matrix(dout.shape[-1], dout.dtype).T)
+    dx += dout * _wide(cos)
     return dx, {}
