@@ -18,7 +18,7 @@ Saves: runs/lessons/09_polynomial_direct/ and runs/lessons/09_polynomial_scratch
 Run:  python lessons/09_polynomials.py [--quick] [--seed N] [--out runs/lessons]
 """
 from _common import (MODEL_RECIPE, Lesson, accuracy_by_size, nonzero, parse_args, run_folder, side_by_side,
-                     run, train_run)  # first: the path to minipad and single-threaded BLAS
+                     run, train_both_formats)  # first: the path to minipad and single-threaded BLAS
 
 from collections import Counter
 
@@ -79,12 +79,8 @@ def main():
         as in the paper's fine-tuning.
     """)
 
-    reports, models, seconds = {}, {}, {}
-    for format in ("direct", "scratchpad"):
-        lesson.step(f"Train the {format} model")
-        config = polynomial_config(format, args)
-        models[format], seconds[format], steps, _ = train_run(config)
-        lesson.check(steps == config.max_steps, f"the {format} run finished its {config.max_steps} steps")
+    reports = {}
+    models, seconds = train_both_formats(lesson, lambda format: polynomial_config(format, args))
 
     lesson.step("Direct against scratchpad, by number of terms")
     n = 200 if args.quick else 1000

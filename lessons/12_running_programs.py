@@ -10,7 +10,7 @@ which replays the program and names the first wrong line or value.
 Read first: minipad/tasks/program.py (the grammar, the trace, the checker) and minipad/tasks/tracer.py
 (the trace is made by running the program under sys.settrace); lessons 7 and 9.
 
-Time: about 6 minutes on a 2-core laptop (--quick: under a minute).
+Time: about 7 minutes on a 2-core laptop (--quick: under a minute).
 
 What you should see: a trace taking about three times the tokens of the direct target; the checker
 naming a changed value as a wrong value and a jump to another line as a wrong line; after training, the
@@ -23,7 +23,7 @@ Saves: runs/lessons/12_program_direct/ and runs/lessons/12_program_scratchpad/.
 Run:  python lessons/12_running_programs.py [--quick] [--seed N] [--out runs/lessons]
 """
 from _common import (MODEL_RECIPE, Lesson, nonzero, parse_args, run, run_folder, side_by_side,
-                     train_run)  # first: the path to minipad and single-threaded BLAS
+                     train_both_formats)  # first: the path to minipad and single-threaded BLAS
 
 import json
 from statistics import median
@@ -134,12 +134,7 @@ def main():
         value, is a wrong value; one that the line should have left alone but changed is a wrong copy.
     """)
 
-    models, seconds = {}, {}
-    for format in ("direct", "scratchpad"):
-        lesson.step(f"Train the {format} model")
-        config = program_config(format, args)
-        models[format], seconds[format], steps, _ = train_run(config)
-        lesson.check(steps == config.max_steps, f"the {format} run finished its {config.max_steps} steps")
+    models, seconds = train_both_formats(lesson, lambda format: program_config(format, args))
 
     lesson.step("Direct against scratchpad, by lines run")
     test = {format: sample_examples(program, "test", settings["test_problems"], format,

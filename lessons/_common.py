@@ -174,6 +174,18 @@ def _same_run(saved, wanted) -> bool:
             == {k: v for k, v in asdict(wanted).items() if k not in ignore})
 
 
+def train_both_formats(lesson, make_config):
+    """Train the direct and then the scratchpad model, make_config(format) giving each one's TrainConfig, and
+    check that each finished its steps. Returns (models, seconds of training), both by format."""
+    models, seconds = {}, {}
+    for format in ("direct", "scratchpad"):
+        lesson.step(f"Train the {format} model")
+        config = make_config(format)
+        models[format], seconds[format], steps, _ = train_run(config)
+        lesson.check(steps == config.max_steps, f"the {format} run finished its {config.max_steps} steps")
+    return models, seconds
+
+
 def train_run(config, reuse: bool = False):
     """Train ``config`` (or, with reuse, load its finished model if one with the same settings exists).
 
