@@ -63,12 +63,6 @@ def join_heads(dq, dk, dv):
     return joined.reshape(B, T, 3 * NH * HS)
 
 
-def unstack_heads(dqkv_heads):
-    """The inverse of stack_heads: (3,B,NH,T,HS) -> (B,T,3C)."""
-    _, B, NH, T, HS = dqkv_heads.shape
-    return dqkv_heads.transpose(1, 3, 0, 2, 4).reshape(B, T, 3 * NH * HS)
-
-
 def _heads(dout, n_head):
     """(B,T,C) -> (B,NH,T,HS), a view: the gradient of merge_heads."""
     B, T, C = dout.shape
@@ -254,12 +248,16 @@ def attention_backward(dout, cache):
         dk[:, :, keys] += dscores.swapaxes(-1, -2) @ q[:, :, queries]
     # forward was: q *= 1/sqrt(HS)
     dq *= 1.0 / math.sqrt(HS)
+    # forward was: q, k, v = stack_heads(qkv); the last steps write straight into dqkv's layout
+    dqkv = np.empty((B, T, 3, NH, HS), q.dtype)
+    dqkv_heads = dqkv.transpose(2, 0, 3, 1, 4)  # (3,B,NH,T,HS), a view: the inverse of stack_heads
     if rope_cache is not None:
         # forward was: q, k = rope(q, k)
-        drotated, _ = rope_backward(dheads[:2], rope_cache)
-        dheads[:2] = drotated
-    # forward was: q, k, v = stack_heads(qkv)
-    return unstack_heads(dheads), {}
+        rope_backward(dheads[:2], rope_cache, out=dqkv_heads[:2])
+    else:
+        dqkv_heads[:2] = dheads[:2]
+    dqkv_heads[2] = dv
+    return dqkv.reshape(B, T, 3 * NH * HS), {}
 
 
 def attention_probabilities(cache):

@@ -107,10 +107,12 @@ def rope_forward(x, cos, sin):
     return out, RopeCache(cos, sin)
 
 
-def rope_backward(dout, cache):
+def rope_backward(dout, cache, out=None):
     """The fast form of rope_backward_reference. forward was: out = x * C + (x @ P) * S, so
-    dx = dout * C + (dout * S) @ P^T."""
+    dx = dout * C + (dout * S) @ P^T.
+
+    out: None, or an array shaped like dout (any strides) to write dx into, e.g. a view of a larger array.
+    """
     cos, sin = cache
-    dx = _times_rows(dout * _wide(sin), rotate_half_matrix(dout.shape[-1], dout.dtype).T)
-    dx += dout * _wide(cos)
-    return dx, {}
+    rotated_back = _times_rows(dout * _wide(sin), rotate_half_matrix(dout.shape[-1], dout.dtype).T)
+    return np.add(rotated_back, dout * _wide(cos), out=out), {}
