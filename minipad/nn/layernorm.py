@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .speed import column_sums, row_chunks, row_means, row_sums
+from .speed import column_sums, row_chunks, row_dots, row_means, row_sums
 
 EPS = 1e-5
 
@@ -77,7 +77,7 @@ def layernorm_forward(x, gain, bias, eps=EPS):
         centred = out[rows]  # a view: the chunk's output is the scratch space for the centred rows
         mean[rows] = row_means(x_rows[rows])
         np.subtract(x_rows[rows], mean[rows, None], out=centred)
-        rstd[rows] = 1.0 / np.sqrt(row_means(centred * centred) + eps)
+        rstd[rows] = 1.0 / np.sqrt(row_dots(centred, centred) / C + eps)  # the mean of the squares
         centred *= rstd[rows, None]  # xhat
         centred *= gain
         centred += bias
