@@ -103,6 +103,10 @@ def test_rope_fast_equals_reference(seed, B, NH, T, half, per_row, stacked):
     assert_same(out, out_reference, "rope forward")
     dout = rng.standard_normal(x.shape)
     assert_same(rope_backward(dout, cache)[0], rope_backward_reference(dout, cache_reference)[0], "rope dx")
+    target = np.zeros(x.shape[:-3] + (x.shape[-2], x.shape[-3], x.shape[-1]))  # heads and time swapped
+    written, _ = rope_backward(dout, cache, out=target.swapaxes(-2, -3))  # dx written into a strided view
+    assert_same(target.swapaxes(-2, -3), rope_backward_reference(dout, cache_reference)[0], "rope dx into out")
+    assert written.base is target
     errors = check_layer(lambda x: rope_forward_reference(x, cos, sin), rope_backward_reference, {"x": x}, {}, rng)
     assert_passes(errors, "rope reference")
 

@@ -32,7 +32,7 @@ import numpy as np
 from .mask import causal_mask
 from .rope import RopeCache, rope_backward, rope_forward
 from .softmax import softmax_backward, softmax_forward
-from .speed import row_sums
+from .speed import row_dots, row_sums
 
 
 def stack_heads(qkv, n_head):
@@ -61,12 +61,6 @@ def join_heads(dq, dk, dv):
     for index, part in enumerate((dq, dk, dv)):
         joined[:, :, index] = part.swapaxes(1, 2)  # (B,NH,T,HS) -> (B,T,NH,HS)
     return joined.reshape(B, T, 3 * NH * HS)
-
-
-def unstack_heads(dqkv_heads):
-    """The inverse of stack_heads: (3,B,NH,T,HS) -> (B,T,3C)."""
-    _, B, NH, T, HS = dqkv_heads.shape
-    return dqkv_heads.transpose(1, 3, 0, 2, 4).reshape(B, T, 3 * NH * HS)
 
 
 def _heads(dout, n_head):
@@ -212,7 +206,7 @@ def attention_forward(qkv, n_head, rope=None, mask=None, kv=None):
         k, v = kv.append(k, v)  # (B,NH,L,HS): every column so far
     if mask is None:
         mask = causal_mask(T, q.dtype, past=k.shape[2] - T)
-    own_scores = row_sums(q * k[:, :, k.shape[2] - T:])[..., None]  # (B,NH,T,1): q_t . k_t, query t's own key
+    own_scores = row_dots(q, k[:, :, k.shape[2] - T:])[..., None]  # (B,NH,T,1): q_t . k_t, query t's own key
     weights, y, rowsum = _softmax_times_values(q, k, v, mask, own_scores)
     if not (rowsum.min() >= 0.5 and rowsum.max() <= SHIFT_LIMIT):  # rare: exact, at the cost of the row maxima
         weights, y, rowsum = _softmax_times_values(q, k, v, mask, None)
@@ -239,7 +233,7 @@ def attention_backward(dout, cache):
     # forward was: y = (e @ v) / rowsum
     dy_scaled = dy / rowsum  # (B,NH,T,HS)
     # forward was: e = exp(scores - shift), att = e / rowsum (the softmax); the shift is a constant
-    rowdot = row_sums(dy_scaled * y)[..., None]  # (B,NH,T,1), sum over d of dy_scaled * y
+    rowdot = row_dots(dy_scaled, y)[..., None]  # (B,NH,T,1), sum over d of dy_scaled * y
     dheads = np.zeros((3, B, NH, T, HS), q.dtype)  # dq, dk, dv, as stack_heads laid out q, k, v
     dq, dk, dv = dheads
     for block, e in zip(blocks, weights):
@@ -254,12 +248,16 @@ def attention_backward(dout, cache):
         dk[:, :, keys] += dscores.swapaxes(-1, -2) @ q[:, :, queries]
     # forward was: q *= 1/sqrt(HS)
     dq *= 1.0 / math.sqrt(HS)
+    # forward was: q, k, v = stack_heads(qkv); the last steps write straight into dqkv's layout
+    dqkv = np.empty((B, T, 3, NH, HS), q.dtype)
+    dqkv_heads = dqkv.transpose(2, 0, 3, 1, 4)  # (3,B,NH,T,HS), a view: the inverse of stack_heads
     if rope_cache is not None:
         # forward was: q, k = rope(q, k)
-        drotated, _ = rope_backward(dheads[:2], rope_cache)
-        dheads[:2] = drotated
-    # forward was: q, k, v = stack_heads(qkv)
-    return unstack_heads(dheads), {}
+        rope_backward(dheads[:2], rope_cache, out=dqkv_heads[:2])
+    else:
+        dqkv_heads[:2] = dheads[:2]
+    dqkv_heads[2] = dv
+    return dqkv.reshape(B, T, 3 * NH * HS), {}
 
 
 def attention_probabilities(cache):

@@ -61,7 +61,10 @@ def gelu_forward(x):
     x_rows = x.reshape(-1, D)  # (N,D)
     out = np.empty_like(x_rows)
     slope = np.empty_like(x_rows)
-    chunks = row_chunks(len(x_rows), D)
+    # A chunk is worked on in five arrays (x, out, slope and two of scratch), so it takes half the rows
+    # speed.py's chunks would: its five pieces then fit in a 2 MiB L2 cache. GELU's forward was 1.05-1.08
+    # times faster than with full chunks (half a batch, one core, caches cold as in a training step).
+    chunks = row_chunks(len(x_rows), 2 * D)
     chunk_rows = chunks[0].stop if chunks else 0  # the first chunk is the largest
     scratch = np.empty((2, chunk_rows, D), x.dtype)  # two chunks of scratch space, reused by every chunk
     for rows in chunks:

@@ -34,10 +34,16 @@ def rope_tables(positions, head_size, dtype, base=ROPE_BASE):
     """cos and sin of every rotation angle, computed in float64 and cast to dtype.
 
     positions: integer array (T,) or (B,T) -> (cos, sin), each positions.shape + (HS/2,).
+
+    A batch repeats the same few hundred positions in every row, so the tables are computed once per
+    distinct position and then looked up: float64 cos and sin of every (B,T,HS/2) angle of a half batch
+    (16 x 183 tokens) took 0.6 ms (HS 16) to 1.2 ms (HS 32); the distinct positions and the lookup 0.15 ms.
     """
     frequencies = base ** (-np.arange(0, head_size, 2, dtype=np.float64) / head_size)  # (HS/2,)
-    angles = np.asarray(positions, dtype=np.float64)[..., None] * frequencies  # (T,HS/2) or (B,T,HS/2)
-    return np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
+    distinct, where = np.unique(np.asarray(positions), return_inverse=True)  # (P,), positions.shape
+    angles = distinct.astype(np.float64)[:, None] * frequencies  # (P,HS/2)
+    cos, sin = np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
+    return cos[where], sin[where]  # (T,HS/2) or (B,T,HS/2)
 
 
 def _per_head(cos, sin):
@@ -101,10 +107,12 @@ def rope_forward(x, cos, sin):
     return out, RopeCache(cos, sin)
 
 
-def rope_backward(dout, cache):
+def rope_backward(dout, cache, out=None):
     """The fast form of rope_backward_reference. forward was: out = x * C + (x @ P) * S, so
-    dx = dout * C + (dout * S) @ P^T."""
+    dx = dout * C + (dout * S) @ P^T.
+
+    out: None, or an array shaped like dout (any strides) to write dx into, e.g. a view of a larger array.
+    """
     cos, sin = cache
-    dx = _times_rows(dout * _wide(sin), rotate_half_matrix(dout.shape[-1], dout.dtype).T)
-    dx += dout * _wide(cos)
-    return dx, {}
+    rotated_back = _times_rows(dout * _wide(sin), rotate_half_matrix(dout.shape[-1], dout.dtype).T)
+    return np.add(rotated_back, dout * _wide(cos), out=out), {}
