@@ -282,14 +282,15 @@ def main(argv=None) -> int:
     default = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=parse_sizes,
-                        default=parse_sizes(f"{default.n_layer}x{default.n_head}x{default.n_embd},4x4x128"))
+                        default=parse_sizes(f"{default.n_layer}x{default.n_head}x{default.n_embd},4x4x128"),
+                        help="model sizes LAYERSxHEADSxWIDTH, comma-separated (default: the default model's and 4x4x128)")
     parser.add_argument("--scheme", default=None, help="a scheme of `python -m minipad lengths` (default: the "
                                                        "training defaults)")
-    parser.add_argument("--batch", type=int, default=default.batch_size)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--pause", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=default.batch_size, help="problems per batch (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per contender; median and best shown (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per contender first (default: %(default)s)")
+    parser.add_argument("--pause", type=float, default=0.1, help="seconds of rest before each timed step (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and batches (default: %(default)s)")
     parser.add_argument("--torch-threads", type=lambda text: [int(n) for n in text.split(",")], default=[1, 2],
                         help="torch.set_num_threads values to time, one process each (default: 1,2)")
     args = parser.parse_args(argv)
