@@ -61,7 +61,6 @@ import numpy as np
 
 from .config import TrainConfig
 from .data import prompt_text, sample_examples, split_rng
-from .errors import UserError
 from .lengths import SCHEMES
 from .model import GPT
 from .optim import AdamW

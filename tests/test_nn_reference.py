@@ -183,6 +183,29 @@ def test_attention_falls_back_to_the_row_maximum_where_shifting_by_the_own_score
                 attention_backward_reference(dout, cache_reference)[0], "attention dqkv", rtol=1e-3, atol=1e-4)
 
 
+def test_attention_of_an_empty_batch_is_empty():
+    for B, T in [(0, 5), (2, 0)]:
+        out, _ = attention_forward(np.zeros((B, T, 3 * 8), np.float32), 2)
+        assert out.shape == (B, T, 8)
+
+
+def test_gelu_slope_stays_exact_in_float32_for_large_inputs():
+    """gelu'(x) tends to 1 for large x; computed as w + h (1 - w) in float32 it fell to 0 beyond x = 428."""
+    x = np.concatenate([np.linspace(-20, 20, 401), np.geomspace(20, 1e4, 200)])
+    dx, _ = gelu_backward(np.ones(len(x), np.float32), gelu_forward(x.astype(np.float32))[1])
+    expected, _ = gelu_backward_reference(np.ones(len(x)), gelu_forward_reference(x)[1])  # float64
+    np.testing.assert_allclose(dx, expected, rtol=0, atol=1e-5)
+
+
+def test_rope_tables_have_the_shape_of_the_positions():
+    positions = np.array([[0, 1, 2, 3], [5, 6, 0, 1]])  # (B,T), repeating positions across rows
+    cos, sin = rope_tables(positions, 8, np.float64)
+    assert cos.shape == sin.shape == (2, 4, 4)
+    angles = positions[..., None] * 10000.0 ** (-np.arange(0, 8, 2) / 8)
+    np.testing.assert_allclose(cos, np.cos(angles), rtol=1e-12)
+    np.testing.assert_allclose(sin, np.sin(angles), rtol=1e-12)
+
+
 def test_query_blocks_skip_the_keys_no_query_of_the_block_sees():
     T = 70
     mask = causal_mask(T, np.float32)

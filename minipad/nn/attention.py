@@ -18,7 +18,7 @@ Two forms, the same maths (tests check that they agree in float64 and pass the g
       own key rather than the row maximum: every query sees itself, so exp(0) = 1 is in its row sum, which
       can never underflow to 0, and the (B,NH,T,T) pass of the row maximum (43% of the forward's time on
       the default model) is saved. If that shift fails (a key scoring more than about 44 above the query's
-      own, or a mask hiding a query from itself) the row sums show it and the layer is recomputed with the
+      own, or a mask hiding a query from itself while the keys it sees score far below its own) the row sums show it and the layer is recomputed with the
       row maximum;
     - while decoding, a KeyValueCache: the new queries attend to every key computed so far, so each token
       runs through the model once (minipad/generate.py).
@@ -208,7 +208,8 @@ def attention_forward(qkv, n_head, rope=None, mask=None, kv=None):
         mask = causal_mask(T, q.dtype, past=k.shape[2] - T)
     own_scores = row_dots(q, k[:, :, k.shape[2] - T:])[..., None]  # (B,NH,T,1): q_t . k_t, query t's own key
     weights, y, rowsum = _softmax_times_values(q, k, v, mask, own_scores)
-    if not (rowsum.min() >= 0.5 and rowsum.max() <= SHIFT_LIMIT):  # rare: exact, at the cost of the row maxima
+    if rowsum.size and not (rowsum.min() >= 0.5 and rowsum.max() <= SHIFT_LIMIT):  # rare: shift by the row maxima
+        weights = y = rowsum = None  # free the first attempt before the second is built
         weights, y, rowsum = _softmax_times_values(q, k, v, mask, None)
     y /= rowsum
     return merge_heads(y), AttentionCache(q, k, v, weights, rowsum, y, mask.blocks, rope_cache)

@@ -69,7 +69,7 @@ def gelu_forward(x):
     scratch = np.empty((2, chunk_rows, D), x.dtype)  # two chunks of scratch space, reused by every chunk
     for rows in chunks:
         x_chunk, out_chunk, slope_chunk = x_rows[rows], out[rows], slope[rows]
-        h, one_minus_w = scratch[:, :len(x_chunk)]
+        h, one_minus_h = scratch[:, :len(x_chunk)]
         np.multiply(x_chunk, x_chunk, out=slope_chunk)  # s
         np.multiply(slope_chunk, GELU_SCALE * GELU_CUBIC, out=h)
         h += GELU_SCALE
@@ -81,9 +81,10 @@ def gelu_forward(x):
         slope_chunk *= 6.0 * GELU_SCALE * GELU_CUBIC
         slope_chunk += 2.0 * GELU_SCALE
         slope_chunk *= out_chunk  # w = 2 out (k + 3 k a s)
-        np.subtract(1.0, slope_chunk, out=one_minus_w)
-        one_minus_w *= h
-        slope_chunk += one_minus_w  # gelu'(x) = w + h (1 - w)
+        # gelu'(x) = h + (1 - h) w, in this order: as w + h (1 - w), 1 - w would round to -w for x > 428 in float32
+        np.subtract(1.0, h, out=one_minus_h)
+        one_minus_h *= slope_chunk
+        np.add(h, one_minus_h, out=slope_chunk)
     return out.reshape(x.shape), GeluSlopeCache(slope.reshape(x.shape))
 
 

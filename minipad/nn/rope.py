@@ -40,7 +40,9 @@ def rope_tables(positions, head_size, dtype, base=ROPE_BASE):
     (16 x 183 tokens) took 0.6 ms (HS 16) to 1.2 ms (HS 32); the distinct positions and the lookup 0.15 ms.
     """
     frequencies = base ** (-np.arange(0, head_size, 2, dtype=np.float64) / head_size)  # (HS/2,)
-    distinct, where = np.unique(np.asarray(positions), return_inverse=True)  # (P,), positions.shape
+    positions = np.asarray(positions)
+    distinct, where = np.unique(positions, return_inverse=True)  # (P,), and each position's index in it
+    where = where.reshape(positions.shape)  # NumPy 1.x returns it flattened
     angles = distinct.astype(np.float64)[:, None] * frequencies  # (P,HS/2)
     cos, sin = np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
     return cos[where], sin[where]  # (T,HS/2) or (B,T,HS/2)
