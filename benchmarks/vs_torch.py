@@ -11,7 +11,7 @@ What it does:
      parameter (minipad as training runs it, packed; relative errors printed; it stops beyond 1e-9).
   3. Times full float32 training steps (loss, gradients, AdamW) of both on the same real training batches,
      alternating step by step, each library in its own process so that their threads do not fight:
-       minipad packed    what `python -m minipad train` runs: problems packed into rows, 2 Python threads
+       minipad packed    what `python -m minipad train` runs: problems packed into rows, 2 processes
        minipad padded    the padded batch as it is: the same work PyTorch does
        torch-N           PyTorch eager, the padded batch with an additive mask, torch.set_num_threads(N)
                          for each N of --torch-threads (default 1,2: on a busy machine torch's threads
@@ -27,7 +27,7 @@ import os
 import sys
 
 for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")  # minipad's processes: one BLAS thread per Python thread
+    os.environ.setdefault(variable, "1")  # minipad: one BLAS thread per process
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
@@ -43,7 +43,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-MINIPAD_THREADS = 2
+MINIPAD_WORKERS = 2
 CHECK_TOLERANCE = 1e-9  # float64: both sides compute the same sums, in a different order
 
 
@@ -171,13 +171,13 @@ def minipad_step_function(config, params, packed):
         return TokenLayout(**fields) if fields else None
 
     def step(batch):
-        loss, grads = parallel_loss_and_grads(model, batch["ids"], batch["targets"], batch["mask"], MINIPAD_THREADS,
+        loss, grads = parallel_loss_and_grads(model, batch["ids"], batch["targets"], batch["mask"], MINIPAD_WORKERS,
                                               layout_of(batch), packed=packed)
         optimizer.step(model.params, grads, lr=1e-4)
         return loss
 
-    def check(batch):  # the path training runs: packed rows, split over threads
-        return parallel_loss_and_grads(model64, batch["ids"], batch["targets"], batch["mask"], MINIPAD_THREADS,
+    def check(batch):  # the path training runs: packed rows, split over processes
+        return parallel_loss_and_grads(model64, batch["ids"], batch["targets"], batch["mask"], MINIPAD_WORKERS,
                                        layout_of(batch))
 
     return step, check
@@ -248,7 +248,7 @@ def run_size(size, args):
             if max(loss_error, grad_error) > CHECK_TOLERANCE:
                 raise SystemExit(f"minipad and PyTorch disagree beyond {CHECK_TOLERANCE:g}: not timing them")
             seconds = {kind: [] for kind in kinds}
-            meter = OtherCpuUse(own_pids=[process.pid for process in processes.values()])
+            meter = OtherCpuUse()  # counts the workers and their own worker processes as ours
             for round_index in range(args.warmup + args.steps):
                 for kind in kinds:  # alternate, on the same batch
                     time.sleep(args.pause)
@@ -300,7 +300,7 @@ def main(argv=None) -> int:
         return 0
     print(f"minipad against PyTorch eager: training steps on the same batches of {args.batch} problems "
           f"({args.scheme or 'the training defaults'}), float32, alternating, median and best of {args.steps} "
-          f"after {args.warmup} warm-up; minipad {MINIPAD_THREADS} Python threads x 1 BLAS thread, torch-N: N "
+          f"after {args.warmup} warm-up; minipad {MINIPAD_WORKERS} processes x 1 BLAS thread, torch-N: N "
           f"threads; ratio = the fastest torch's time / this row's time")
     rows, shares = [], []
     for size in args.sizes:

@@ -169,7 +169,7 @@ def addition_config(format: str, steps: int, args, name: str):
 
 def _same_run(saved, wanted) -> bool:
     from dataclasses import asdict
-    ignore = ("out", "threads")
+    ignore = ("out", "workers")
     return ({k: v for k, v in asdict(saved).items() if k not in ignore}
             == {k: v for k, v in asdict(wanted).items() if k not in ignore})
 

@@ -1,9 +1,8 @@
 """``python -m minipad``: the command line (minipad/cli/), after two process-wide settings.
 
-One BLAS thread per Python thread: training splits each batch over two Python threads
-(minipad/parallel.py), each running its own matrix products. Measured on 2 cores, that is 1.7-1.9 times
-faster than one thread, and 1.4 times faster than OpenBLAS's own two threads, which also collapse when
-another program takes a core. The variables must be set before NumPy is imported; a value the user has
+One BLAS thread per process: training splits each batch over two processes (minipad/parallel.py), each
+running its own matrix products on a core of its own; OpenBLAS's own two threads gain little on our small
+products, and collapse when another program takes a core (worker processes inherit this setting). The variables must be set before NumPy is imported; a value the user has
 set is kept.
 
 Freed memory kept for reuse (minipad/malloc.py): without it glibc returns each step's activations to the

@@ -4,16 +4,18 @@ Training step. For each model size (the default model, and 4 layers/4 heads/widt
 step, minipad.parallel's loss and gradients plus an AdamW step, on real training batches of the default
 task (the same batches for every contender), for each contender:
 
-    packed, N threads    what training runs: problems packed into rows (minipad/packing.py), N Python threads
-    padded, N threads    the same batches computed as padded rows, for comparison
+    packed, N workers    what training runs: problems packed into rows (minipad/packing.py), split over N
+                         processes (this one and N - 1 worker processes, minipad/parallel.py)
+    padded, N workers    the same batches computed as padded rows, for comparison
 
 alternating the contenders step by step with a short pause in between, because BLAS worker threads keep
 spinning for a moment after a product and would steal a core from the next measurement. It reports the
 median step time (and the best, which shows the machine undisturbed when other programs compete for the
 cores); real tokens/s (the problems' own tokens) and padded tokens/s (rows x longest problem, what a
 padded batch computes on); GFLOP/s and their share of the GFLOP/s of a 1024 x 1024 float32 matrix product
-measured in the same run with as many threads; the peak memory a step allocates (tracemalloc); and the
-process's peak resident memory, everything included.
+measured in the same run, as many products at once as there are workers; the peak memory a step allocates
+when one process computes the whole batch (tracemalloc; with N workers each process holds about 1/N of the
+activations); and the peak resident memory of this process and of its worker processes, everything included.
 
 FLOPs counted per training step (matrix products only; a multiply-add is 2 FLOPs; backward = 2 x forward),
 summed over the problems of the batch, t tokens each:
@@ -72,7 +74,7 @@ from .train import draw_batch, train
 __all__ = ["run", "step_flops", "matmul_gflops"]
 
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-COLUMNS = ["size", "params", "BLAS threads", "rows", "threads", "ms/step", "best ms", "real tok/s",
+COLUMNS = ["size", "params", "BLAS threads", "rows", "workers", "ms/step", "best ms", "real tok/s",
            "padded tok/s", "GFLOP/s", "% of matmul", "peak MiB", "speed-up"]
 TARGETS = (0.99, 0.995)  # the answer accuracies whose time --time-to-accuracy reports
 
@@ -104,10 +106,10 @@ def check_memory(args) -> None:
     """UserError with the estimate if a size's training step cannot fit (minipad/memory.py): rows of the
     default block size, the batch's problems padded to it, as the padded contender runs them."""
     from .memory import check_fits_in_memory, training_step_bytes
-    threads = max(args.threads)
+    workers = max(args.workers)
     block = TrainConfig().block_size
     for n_layer, n_head, n_embd in args.sizes:
-        needed = training_step_bytes(n_layer, n_head, n_embd, 128, args.batch, block, threads)
+        needed = training_step_bytes(n_layer, n_head, n_embd, 128, args.batch, block, workers)
         check_fits_in_memory(needed, f"a training step of size {n_layer}x{n_head}x{n_embd} (batch {args.batch})",
                              "lower --batch or --sizes")
 
@@ -118,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
     if args.blas_threads:
         return _run_per_blas_setting(args)
     other_cpu = OtherCpuUse()
-    matmul = {n: matmul_gflops(args.matmul_size, n_threads=n)
-              for n in sorted(set(args.threads) | {n for n in args.padded_threads if n > 0})}
+    matmul = {n: matmul_gflops(args.matmul_size, n_at_once=n)
+              for n in sorted(set(args.workers) | {n for n in args.padded_workers if n > 0})}
     rows = []
     for size in args.sizes:
         rows += _time_size(size, args, matmul)
@@ -166,12 +168,12 @@ def _time_size(size, args, matmul):
     model = bench_model(config, args.seed)
     optimizer = AdamW.for_model(model)
     batches = training_batches(config, model, count=4)
-    contenders = [(True, n) for n in args.threads] + [(False, n) for n in args.padded_threads if n > 0]
+    contenders = [(True, n) for n in args.workers] + [(False, n) for n in args.padded_workers if n > 0]
 
     def step(contender, batch):
-        packed, n_threads = contender
+        packed, n_workers = contender
         ids, targets, mask, layout, _ = batch
-        _, grads = parallel_loss_and_grads(model, ids, targets, mask, n_threads, layout, packed=packed)
+        _, grads = parallel_loss_and_grads(model, ids, targets, mask, n_workers, layout, packed=packed)
         optimizer.step(model.params, grads, lr=1e-4)
 
     seconds = {contender: [] for contender in contenders}
@@ -183,7 +185,9 @@ def _time_size(size, args, matmul):
             step(contender, batch)
             if round_index >= args.warmup:
                 seconds[contender].append(time.perf_counter() - start)
-    peak_bytes = {contender: _peak_memory(lambda: step(contender, batches[0])) for contender in contenders}
+    # in one process (tracemalloc sees only its own): the whole batch's activations, an upper bound on each
+    # worker's share
+    peak_bytes = {contender: _peak_memory(lambda: step((contender[0], 1), batches[0])) for contender in contenders}
 
     real_tokens = statistics.mean(int(batch[4].sum()) for batch in batches)
     padded_tokens = statistics.mean(batch[0].size for batch in batches)
@@ -191,7 +195,7 @@ def _time_size(size, args, matmul):
     baseline = statistics.median(seconds[contenders[0]])
     rows = []
     for contender, times in seconds.items():
-        packed, n_threads = contender
+        packed, n_workers = contender
         step_seconds = statistics.median(times)
         gflops = flops / step_seconds / 1e9
         rows.append({
@@ -199,13 +203,13 @@ def _time_size(size, args, matmul):
             "params": model.num_params(),
             "BLAS threads": _blas_setting(),
             "rows": "packed" if packed else "padded",
-            "threads": n_threads,
+            "workers": n_workers,
             "ms/step": f"{1000 * step_seconds:.1f}",
             "best ms": f"{1000 * min(times):.1f}",
             "real tok/s": f"{real_tokens / step_seconds:.0f}",
             "padded tok/s": f"{padded_tokens / step_seconds:.0f}",
             "GFLOP/s": f"{gflops:.1f}",
-            "% of matmul": f"{100 * gflops / matmul[n_threads]:.0f}%",
+            "% of matmul": f"{100 * gflops / matmul[n_workers]:.0f}%",
             "peak MiB": f"{peak_bytes[contender] / 2**20:.0f}",
             "speed-up": f"{baseline / step_seconds:.2f}x",
         })
@@ -296,15 +300,16 @@ def _time_to_accuracy(args) -> str:
             + format_table(headers, rows))
 
 
-def matmul_gflops(n: int = 1024, repeats: int = 5, n_threads: int = 1) -> float:
+def matmul_gflops(n: int = 1024, repeats: int = 5, n_at_once: int = 1) -> float:
     """GFLOP/s of an n x n float32 product (2 n^3 FLOPs), the best of `repeats` runs.
 
-    With n_threads > 1, that many Python threads each compute their own product at the same time and the
-    total rate is returned: the peak that data parallelism over that many threads could reach.
+    With n_at_once > 1, that many products run at the same time (in threads: a product this large spends
+    all its time in BLAS, outside the interpreter lock) and the total rate is returned: the peak that
+    data parallelism over that many workers could reach.
     """
     rng = np.random.default_rng(0)
     operands = [(rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32),
-                 np.empty((n, n), dtype=np.float32)) for _ in range(n_threads)]
+                 np.empty((n, n), dtype=np.float32)) for _ in range(n_at_once)]
 
     def product(index):
         a, b, out = operands[index]
@@ -312,16 +317,16 @@ def matmul_gflops(n: int = 1024, repeats: int = 5, n_threads: int = 1) -> float:
 
     product(0)  # first call: page in the memory, start the BLAS threads
     best = float("inf")
-    with ThreadPoolExecutor(max_workers=n_threads) as executor:
+    with ThreadPoolExecutor(max_workers=n_at_once) as executor:
         for _ in range(repeats):
             time.sleep(0.02)
             start = time.perf_counter()
-            if n_threads == 1:
+            if n_at_once == 1:
                 product(0)
             else:
-                list(executor.map(product, range(n_threads)))
+                list(executor.map(product, range(n_at_once)))
             best = min(best, time.perf_counter() - start)
-    return n_threads * 2 * n**3 / best / 1e9
+    return n_at_once * 2 * n**3 / best / 1e9
 
 
 def _table(rows: list[dict]) -> str:
@@ -358,26 +363,47 @@ def _header(args, environment) -> str:
             f"roles={config.roles}, line window={config.line_window}), float32, median (and best) of {args.steps} "
             f"steps after {args.warmup} warm-up\n"
             f"step = loss_and_grads + AdamW (minipad.parallel); rows = packed problems or padded rows; "
-            f"threads = Python threads splitting the rows; speed-up against the first row of each size\n"
+            f"workers = processes splitting the rows; peak MiB = a step's allocations in one process; speed-up against the first row of each size\n"
             f"NumPy {environment['numpy']}, BLAS {environment['blas']}, {environment['cpus']} CPUs, {variables}\n"
             f"FLOPs per step = sum over problems of 6*N*t + 12*L*t^2*C, N = 12*L*C^2 + V*C (t: a problem's tokens)")
 
 
 def _matmul_line(matmul: dict, blas_setting: str) -> str:
-    rates = ", ".join(f"{rate:.1f} GFLOP/s with {n} thread{'s' if n > 1 else ''}" for n, rate in matmul.items())
+    rates = ", ".join(f"{rate:.1f} GFLOP/s with {n} product{'s' if n > 1 else ''} at once"
+                      for n, rate in matmul.items())
     return f"float32 matmul peak (BLAS threads {blas_setting}): {rates}"
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes started by pid, by its children and so on (Linux's /proc; [] elsewhere)."""
+    found, stack = [], [pid]
+    while stack:
+        parent = stack.pop()
+        try:
+            threads = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for thread in threads:
+            try:
+                with open(f"/proc/{parent}/task/{thread}/children") as children:
+                    stack += [int(child) for child in children.read().split()]
+            except (OSError, ValueError):
+                continue
+        if parent != pid:
+            found.append(parent)
+    return found
 
 
 class OtherCpuUse:
     """How busy other programs kept the CPUs between creation and `share()` (Linux; elsewhere None).
 
     The share is (CPU time spent by the whole machine - CPU time spent by this process and the processes
-    in `own_pids`, e.g. its workers) / (elapsed time x number of CPUs), from /proc. On a shared machine it
-    explains slow, noisy timings.
+    it started, e.g. worker processes) / (elapsed time x number of CPUs), from /proc. On a shared machine it
+    explains slow, noisy timings. A process of ours that ends between the two snapshots and was not waited
+    for is counted as another program's.
     """
 
-    def __init__(self, own_pids=()):
-        self.own_pids = tuple(own_pids)
+    def __init__(self):
         self.start = self._snapshot()
 
     def _snapshot(self):
@@ -386,7 +412,7 @@ class OtherCpuUse:
                 fields = [int(field) for field in stat.readline().split()[1:]]
             ticks_per_second = os.sysconf("SC_CLK_TCK")
             own_ticks = 0
-            for pid in self.own_pids:
+            for pid in descendants(os.getpid()):
                 with open(f"/proc/{pid}/stat") as stat:
                     after_name = stat.read().rsplit(")", 1)[1].split()
                 own_ticks += int(after_name[11]) + int(after_name[12])  # utime, stime
@@ -394,7 +420,7 @@ class OtherCpuUse:
             return None
         idle = fields[3] + fields[4]  # idle and waiting for input/output
         busy = sum(fields[:8]) - idle  # user, nice, system, idle, iowait, irq, softirq, steal
-        own = os.times()
+        own = os.times()  # children_*: the children already waited for, no longer among the descendants
         return (time.perf_counter(), busy / ticks_per_second,
                 own.user + own.system + own.children_user + own.children_system + own_ticks / ticks_per_second)
 
@@ -409,14 +435,30 @@ class OtherCpuUse:
 
 
 def _print_peak_rss() -> None:
-    """The process's peak resident memory so far (Linux and macOS), everything included."""
+    """The peak resident memory so far (Linux and macOS), everything included, of this process and of each
+    of its worker processes (Linux)."""
     try:
         import resource
     except ImportError:  # Windows
         return
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     peak_bytes = peak if sys.platform == "darwin" else peak * 1024  # macOS counts bytes, Linux KiB
-    print(f"peak resident memory of this process so far: {peak_bytes / 2**20:.0f} MiB")
+    workers = [_peak_rss_of(pid) for pid in descendants(os.getpid())]
+    workers = [f"{peak / 2**20:.0f}" for peak in workers if peak is not None]
+    print(f"peak resident memory so far: this process {peak_bytes / 2**20:.0f} MiB"
+          + (f", its worker processes {' + '.join(workers)} MiB" if workers else ""))
+
+
+def _peak_rss_of(pid: int) -> int | None:
+    """Peak resident bytes of another process (Linux's VmHWM), or None."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _print_other_cpu_use(share: float | None, label: str = "") -> None:
@@ -431,8 +473,8 @@ def _run_per_blas_setting(args) -> int:
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     forwarded = ["--sizes", ",".join(f"{l}x{h}x{c}" for l, h, c in args.sizes), "--batch", str(args.batch),
                  "--steps", str(args.steps), "--warmup", str(args.warmup), "--pause", str(args.pause),
-                 "--threads", ",".join(map(str, args.threads)),
-                 "--padded-threads", ",".join(map(str, args.padded_threads)),
+                 "--workers", ",".join(map(str, args.workers)),
+                 "--padded-workers", ",".join(map(str, args.padded_workers)),
                  "--matmul-size", str(args.matmul_size), "--seed", str(args.seed), "--json"]
     if args.scheme:
         forwarded += ["--scheme", args.scheme]

@@ -61,7 +61,7 @@ class TrainConfig:
     warmup_steps: int = option(200, "linear warmup from near 0 to lr (capped at max_steps)")
     weight_decay: float = option(0.1, "AdamW decay of linear weights")
     grad_clip: float = option(1.0, "clip the global gradient norm to this (0: no clipping)")
-    threads: int = option(2, "Python threads, each computing the gradient of part of the batch")
+    workers: int = option(2, "processes computing the gradient, each on part of the batch (1: this one alone)")
     # budget
     max_steps: int = option(3000, "number of optimizer steps")
     max_minutes: float = option(0.0, "if > 0, also stop after this many minutes of training (resumes included)")
@@ -86,8 +86,11 @@ class TrainConfig:
         """The config a checkpoint saved. Checkpoints written before tasks declared their own options kept
         them as top-level settings, each one there for every task: a setting that is an option of this
         run's task moves into task_options, one that only another task has is dropped. Checkpoints written
-        before the table layout were trained with plain positions (PLAIN_POSITIONS)."""
+        before the table layout were trained with plain positions (PLAIN_POSITIONS). The setting once named
+        threads (a batch's parts ran in threads) is now workers."""
         saved = {**PLAIN_POSITIONS, **saved}
+        if "threads" in saved:
+            saved.setdefault("workers", saved.pop("threads"))
         if "task_options" not in saved and saved.get("task") in TASKS:
             names = {f.name for f in fields(cls)}
             own = TASKS[saved["task"]].option_names()
@@ -112,7 +115,7 @@ class TrainConfig:
         if self.format not in ("direct", "scratchpad"):
             raise UserError(f"unknown format {self.format!r}: choose direct or scratchpad")
         positive = ["n_layer", "n_head", "n_embd", "block_size", "batch_size", "max_steps", "eval_every",
-                    "eval_problems", "threads"]
+                    "eval_problems", "workers"]
         for name in positive:
             if getattr(self, name) < 1:
                 raise UserError(f"{option_flag(name)} must be at least 1, got {getattr(self, name)}")
@@ -153,7 +156,7 @@ class TrainConfig:
         task = get_task(self.task)
         length = min(self.block_size, self.sequence_length(task, self.split_options("train")))
         needed = training_step_bytes(self.n_layer, self.n_head, self.n_embd, task.tokenizer().vocab_size,
-                                     self.batch_size, length, self.threads)
+                                     self.batch_size, length, self.workers)
         check_fits_in_memory(needed, f"a training step (batch {self.batch_size} x {length} tokens, width "
                                      f"{self.n_embd}, {self.n_layer} layers)",
                              "lower --batch-size, --n-embd or --n-layer")

@@ -5,7 +5,7 @@ refused up front with the estimate, instead of failing after minutes or taking t
 Counted in float32 numbers (4 bytes each), for B sequences of T tokens, width C, NH heads, L blocks and a
 vocabulary of V:
 
-    weights, gradients and AdamW's two moments     (3 + threads) * N    N = 12 L C^2 + 2 V C + T C
+    weights, gradients and AdamW's two moments     (3 + workers) * N    N = 12 L C^2 + 2 V C + T C
     cached for the backward pass, per block        26 B T C + 2 B NH T T
     logits, probabilities and their gradient       3 B T V
 
@@ -24,12 +24,12 @@ BYTES_PER_NUMBER = 4   # float32
 
 
 def training_step_bytes(n_layer: int, n_head: int, n_embd: int, vocab_size: int, batch_size: int, seq_len: int,
-                        threads: int = 1) -> int:
+                        workers: int = 1) -> int:
     """Estimated bytes of one training step (formula in the module docstring)."""
     B, T, C, NH, L, V = batch_size, seq_len, n_embd, n_head, n_layer, vocab_size
     weights = 12 * L * C * C + 2 * V * C + T * C
     per_block = 26 * B * T * C + 2 * B * NH * T * T
-    return BYTES_PER_NUMBER * ((3 + threads) * weights + L * per_block + 3 * B * T * V)
+    return BYTES_PER_NUMBER * ((3 + workers) * weights + L * per_block + 3 * B * T * V)
 
 
 def available_bytes() -> int | None:

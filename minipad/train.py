@@ -59,7 +59,7 @@ OUTPUT_NAMES = (CHECKPOINT_NAME, "loss.csv", "progress.csv", "eval.json")   # wh
 
 # Settings that may change when a run is resumed: the budget and the evaluation, not what is learned.
 RESUMABLE_OVERRIDES = ("max_steps", "max_minutes", "eval_every", "eval_problems", "test_problems",
-                       "ood_problems", "threads", "out")
+                       "ood_problems", "workers", "out")
 
 
 class TrainingDiverged(UserError):
@@ -266,7 +266,7 @@ def _run_steps(config, model, optimizer, rng, state, callback, log, progress, re
             started = time.perf_counter()
             lr = learning_rate(config, state)
             batch, layout = draw_batch(config, model, task, tokenizer, rng, train_options)
-            loss, grads = parallel_loss_and_grads(model, batch.ids, batch.targets, batch.mask, config.threads,
+            loss, grads = parallel_loss_and_grads(model, batch.ids, batch.targets, batch.mask, config.workers,
                                                   layout)
             if config.grad_clip > 0:
                 grad_norm = clip_grad_norm(grads, config.grad_clip)

@@ -1,13 +1,16 @@
 """The benchmark runs and prints its tables (no timing assertions: speed depends on the machine)."""
 import argparse
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 
 from minipad import bench
 from minipad.cli.bench import add_arguments, parse_sizes
 
-EXPECTED_COLUMNS = ["size", "params", "BLAS threads", "rows", "threads", "ms/step", "best ms", "real tok/s",
+EXPECTED_COLUMNS = ["size", "params", "BLAS threads", "rows", "workers", "ms/step", "best ms", "real tok/s",
                     "padded tok/s", "GFLOP/s", "% of matmul", "peak MiB", "speed-up"]
 TINY = ["--sizes", "1x2x8,2x2x16", "--batch", "3", "--steps", "2", "--warmup", "1", "--pause", "0",
         "--matmul-size", "32", "--decode-problems", "0", "--eval-problems", "0"]
@@ -37,7 +40,7 @@ def test_tiny_benchmark_prints_every_size_and_contender(capsys):
     assert "float32 matmul peak" in output
     assert "other processes used" in output or not os.path.exists("/proc/stat")
     assert "FLOPs per step = sum over problems of 6*N*t + 12*L*t^2*C" in output
-    assert "peak resident memory of this process so far:" in output
+    assert "peak resident memory so far: this process" in output
     header, rows = table_rows(output)
     for column in EXPECTED_COLUMNS:
         assert column in header, f"column {column!r} missing from {header!r}"
@@ -53,8 +56,8 @@ def test_tiny_benchmark_prints_every_size_and_contender(capsys):
 
 
 def test_decoding_and_evaluation_are_timed(capsys):
-    argv = ["--sizes", "1x2x8", "--batch", "2", "--steps", "1", "--warmup", "0", "--pause", "0", "--threads", "1",
-            "--padded-threads", "0", "--matmul-size", "32", "--decode-problems", "2", "--recompute-problems", "1",
+    argv = ["--sizes", "1x2x8", "--batch", "2", "--steps", "1", "--warmup", "0", "--pause", "0", "--workers", "1",
+            "--padded-workers", "0", "--matmul-size", "32", "--decode-problems", "2", "--recompute-problems", "1",
             "--new-tokens", "4", "--eval-problems", "3"]
     assert bench.run(parse(argv)) == 0
     _, rows = table_rows(capsys.readouterr().out, first_header="decoding ")
@@ -66,8 +69,8 @@ def test_decoding_and_evaluation_are_timed(capsys):
 
 
 def test_time_to_accuracy_smoke(capsys, tmp_path):
-    argv = ["--sizes", "1x2x8", "--batch", "2", "--steps", "1", "--warmup", "0", "--pause", "0", "--threads", "1",
-            "--padded-threads", "0", "--matmul-size", "32", "--decode-problems", "0", "--eval-problems", "2",
+    argv = ["--sizes", "1x2x8", "--batch", "2", "--steps", "1", "--warmup", "0", "--pause", "0", "--workers", "1",
+            "--padded-workers", "0", "--matmul-size", "32", "--decode-problems", "0", "--eval-problems", "2",
             "--time-to-accuracy", "--seeds", "3", "--max-steps", "2", "--eval-every", "1", "--tta-problems", "2",
             "--out", str(tmp_path)]
     assert bench.run(parse(argv)) == 0
@@ -79,7 +82,7 @@ def test_time_to_accuracy_smoke(capsys, tmp_path):
 
 
 def test_benchmark_per_blas_thread_count_runs_in_child_processes(capsys):
-    argv = ["--sizes", "1x2x8"] + TINY[2:] + ["--threads", "1", "--padded-threads", "0", "--blas-threads", "1"]
+    argv = ["--sizes", "1x2x8"] + TINY[2:] + ["--workers", "1", "--padded-workers", "0", "--blas-threads", "1"]
     assert bench.run(parse(argv)) == 0
     output = capsys.readouterr().out
     assert "float32 matmul peak (BLAS threads 1)" in output
@@ -108,10 +111,10 @@ def test_sizes_and_schemes_are_checked():
 
 def test_matmul_rate_is_positive():
     assert bench.matmul_gflops(32, repeats=1) > 0
-    assert bench.matmul_gflops(32, repeats=1, n_threads=2) > 0
+    assert bench.matmul_gflops(32, repeats=1, n_at_once=2) > 0
 
 
-@pytest.mark.parametrize("argv", [["--batch", "0"], ["--steps", "x"], ["--pause", "-1"], ["--threads", "1,0"],
+@pytest.mark.parametrize("argv", [["--batch", "0"], ["--steps", "x"], ["--pause", "-1"], ["--workers", "1,0"],
                                   ["--sizes", "2x3x64"], ["--warmup", "-1"], ["--scheme", "nonsense"]])
 def test_bad_options_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as caught:
@@ -125,3 +128,21 @@ def test_other_cpu_use_is_a_share_between_zero_and_one():
     sum(i * i for i in range(200_000))  # this process's own work is not counted as others'
     share = meter.share()
     assert share is None or 0.0 <= share <= 1.0
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_processes_this_one_started_count_as_its_own():
+    """A child and its own child (as vs_torch's workers start workers) are found; they end with our pipe."""
+    waits = "import sys; sys.stdin.read()"
+    child = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, "
+                              f"'-c', {waits!r}]); {waits}"], stdin=subprocess.PIPE)
+    try:
+        for _ in range(200):  # until the grandchild has started
+            found = bench.descendants(os.getpid())
+            if len(found) == 2:
+                break
+            time.sleep(0.05)
+        assert child.pid in found and len(found) == 2, found
+    finally:
+        child.stdin.close()
+        child.wait()

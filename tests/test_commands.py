@@ -16,7 +16,7 @@ from minipad.cli import main
 
 TINY = ["--max-digits", "2", "--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--batch-size", "16",
         "--warmup-steps", "5", "--max-steps", "30", "--eval-every", "15", "--eval-problems", "8",
-        "--test-problems", "16", "--ood-problems", "4", "--threads", "1", "--no-progress"]
+        "--test-problems", "16", "--ood-problems", "4", "--workers", "1", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +221,7 @@ def test_grad_clip_0_means_no_clipping(tmp_path):
     for clip in (0.0, 1e30):
         config = TrainConfig(task_options={"max_digits": 2}, n_layer=1, n_head=2, n_embd=16, block_size=48, batch_size=8, lr=3e-3,
                              warmup_steps=2, max_steps=6, eval_every=100, eval_problems=1, test_problems=0,
-                             ood_problems=0, threads=1, grad_clip=clip, out=str(tmp_path / f"clip{clip}"))
+                             ood_problems=0, workers=1, grad_clip=clip, out=str(tmp_path / f"clip{clip}"))
         train(config, log=lambda *_: None, progress=False)
         runs[clip] = load_checkpoint(os.path.join(config.out, "model.npz"))
     (no_clip, meta), (huge_clip, huge_meta) = runs[0.0], runs[1e30]
@@ -258,7 +258,7 @@ def test_a_gradient_that_overflows_stops_the_run_before_it_reaches_the_weights(t
 
     monkeypatch.setattr(train_module, "parallel_loss_and_grads", overflowing)
     config = TrainConfig(task_options={"max_digits": 2}, n_layer=1, n_head=2, n_embd=16, block_size=48, batch_size=8, warmup_steps=1,
-                         max_steps=10, eval_every=3, eval_problems=1, test_problems=0, ood_problems=0, threads=1,
+                         max_steps=10, eval_every=3, eval_problems=1, test_problems=0, ood_problems=0, workers=1,
                          out=str(tmp_path / "run"))
     with pytest.raises(TrainingDiverged, match="gradient became inf at step 4.*step 3"):
         train(config, log=lambda *_: None, progress=False)
@@ -453,7 +453,7 @@ def test_a_long_evaluation_shows_its_progress_from_the_start(checkpoint, monkeyp
 PROGRAM_RUN = ["--task", "program", "--max-lines", "6", "--n-layer", "1", "--n-head", "2", "--n-embd", "32",
                "--batch-size", "8", "--block-size", "300", "--warmup-steps", "2", "--max-steps", "4",
                "--eval-every", "4", "--eval-problems", "2", "--test-problems", "4", "--ood-problems", "0",
-               "--threads", "1", "--no-progress"]
+               "--workers", "1", "--no-progress"]
 
 
 def test_a_program_model_trains_evaluates_by_lines_run_and_samples_a_program_from_a_file(tmp_path, capsys):

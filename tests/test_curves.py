@@ -15,7 +15,7 @@ from minipad.svg import number
 SVG = "{http://www.w3.org/2000/svg}"
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "48",
         "--batch-size", "8", "--warmup-steps", "2", "--max-steps", "13", "--eval-every", "4", "--eval-problems", "4",
-        "--test-problems", "4", "--ood-problems", "0", "--threads", "1", "--no-progress"]
+        "--test-problems", "4", "--ood-problems", "0", "--workers", "1", "--no-progress"]
 
 
 def read_rows(path):

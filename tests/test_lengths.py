@@ -8,7 +8,7 @@ from minipad.lengths import SCHEMES, cell, lengths_table
 
 TINY = ["--max-digits", "2", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--batch-size", "8",
         "--warmup-steps", "2", "--max-steps", "6", "--eval-every", "6", "--eval-problems", "4",
-        "--test-problems", "6", "--problems-per-size", "3", "--threads", "1", "--seeds", "0,1", "--sizes", "3,4"]
+        "--test-problems", "6", "--problems-per-size", "3", "--workers", "1", "--seeds", "0,1", "--sizes", "3,4"]
 
 
 def test_one_table_with_every_scheme_and_size_then_finished_runs_are_reused(tmp_path, capsys):
@@ -52,7 +52,7 @@ def test_eval_takes_longer_sizes_and_refuses_sums_the_model_cannot_hold(tmp_path
     run_folder = tmp_path / "run"
     status, _, _ = run_minipad(capsys, "train", "--max-digits", "2", "--n-layer", "1", "--n-head", "2",
                                "--n-embd", "16", "--batch-size", "4", "--max-steps", "2", "--warmup-steps", "1",
-                               "--test-problems", "2", "--ood-problems", "0", "--block-size", "120", "--threads", "1",
+                               "--test-problems", "2", "--ood-problems", "0", "--block-size", "120", "--workers", "1",
                                "--no-progress", "--out", run_folder)
     assert status == 0
     status, out, _ = run_minipad(capsys, "eval", "--checkpoint", run_folder / "model.npz", "--test-problems", "2",

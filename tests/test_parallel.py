@@ -35,12 +35,12 @@ def random_batch(rng, batch, length, vocab, mask_kind):
 
 @pytest.mark.parametrize("packed", [True, False])
 @pytest.mark.parametrize("position,tie_weights", [("learned", True), ("rope", False), ("none", True)])
-@pytest.mark.parametrize("batch,n_threads", [(4, 2), (5, 2), (7, 3), (1, 2), (2, 4)])
-def test_parallel_equals_single_call_in_float64(position, tie_weights, batch, n_threads, packed):
+@pytest.mark.parametrize("batch,n_workers", [(4, 2), (5, 2), (7, 3), (1, 2), (2, 4)])
+def test_parallel_equals_single_call_in_float64(position, tie_weights, batch, n_workers, packed):
     model = tiny_model(position=position, tie_weights=tie_weights)
     ids, targets, mask = random_batch(np.random.default_rng(batch), batch, 9, 13, "padded")
     expected_loss, expected_grads = model.loss_and_grads(ids, targets, mask)
-    loss, grads = parallel_loss_and_grads(model, ids, targets, mask, n_threads, packed=packed)
+    loss, grads = parallel_loss_and_grads(model, ids, targets, mask, n_workers, packed=packed)
     assert abs(loss - expected_loss) <= 1e-12 * abs(expected_loss)
     assert sorted(grads) == sorted(expected_grads)
     for name in expected_grads:
@@ -50,13 +50,13 @@ def test_parallel_equals_single_call_in_float64(position, tie_weights, batch, n_
 
 
 @settings(max_examples=10)
-@given(seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 6), n_threads=st.integers(1, 4),
+@given(seed=st.integers(0, 2**32 - 1), batch=st.integers(1, 6), n_workers=st.integers(1, 4),
        mask_kind=st.sampled_from(["ones", "zeros", "padded"]))
-def test_one_call_form_equals_single_call(seed, batch, n_threads, mask_kind):
+def test_one_call_form_equals_single_call(seed, batch, n_workers, mask_kind):
     model = tiny_model(seed=seed % 3)
     ids, targets, mask = random_batch(np.random.default_rng(seed), batch, 6, 13, mask_kind)
     expected_loss, expected_grads = model.loss_and_grads(ids, targets, mask)
-    loss, grads = parallel_loss_and_grads(model, ids, targets, mask, n_threads=n_threads)
+    loss, grads = parallel_loss_and_grads(model, ids, targets, mask, n_workers=n_workers)
     assert abs(loss - expected_loss) <= 1e-12 * abs(expected_loss)
     for name in expected_grads:
         assert relative_error(grads[name], expected_grads[name]) <= 1e-12, name
@@ -98,7 +98,7 @@ def test_a_layout_is_split_and_packed_with_the_rows():
         assert relative_error(grads[name], expected_grads[name]) <= 1e-12, name
 
 
-def test_bad_input_fails_in_the_calling_thread_with_the_model_message():
+def test_bad_input_fails_in_this_process_with_the_model_message():
     model = tiny_model()
     ids = np.full((4, 5), 99)  # out of the vocabulary
     with pytest.raises(ValueError, match="token ids must lie in"):

@@ -209,7 +209,7 @@ def test_a_checkpoint_saved_before_the_table_layout_loads_with_plain_positions(t
     from minipad.checkpoint import load_model
     from minipad.train import train
     config = TrainConfig(task_options={"max_digits": 2}, n_layer=1, n_head=2, n_embd=16, batch_size=4, max_steps=2, warmup_steps=1,
-                         eval_every=10, test_problems=0, ood_problems=0, threads=1, position_ids="plain",
+                         eval_every=10, test_problems=0, ood_problems=0, workers=1, position_ids="plain",
                          places=0, roles=0, line_window=False, out=str(tmp_path / "run"))
     train(config, log=lambda *args: None, progress=False)
     path = tmp_path / "run" / "model.npz"

@@ -21,7 +21,7 @@ from minipad.tokenizer import EOS
 SVG = "{http://www.w3.org/2000/svg}"
 TINY = ["--n-layer", "2", "--n-head", "2", "--n-embd", "32", "--batch-size", "8", "--warmup-steps", "2",
         "--max-steps", "12", "--eval-every", "6", "--eval-problems", "4", "--test-problems", "4",
-        "--ood-problems", "0", "--threads", "1", "--no-progress"]
+        "--ood-problems", "0", "--workers", "1", "--no-progress"]
 POLYNOMIAL = "Evaluate -7*x**2 + 7*x + 5 at x = 1"
 
 

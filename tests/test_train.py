@@ -19,7 +19,7 @@ from minipad.train import TrainingDiverged, train
 
 TINY = dict(task_options={"max_digits": 2}, n_layer=1, n_head=2, n_embd=32, block_size=320, batch_size=16, lr=3e-3, min_lr=3e-4,
             warmup_steps=10, max_steps=40, eval_every=20, eval_problems=10, test_problems=20, ood_problems=4,
-            threads=1)
+            workers=1)
 
 
 def tiny_config(tmp_path, **changes):
@@ -166,7 +166,7 @@ def old_train_config(task: str, out: str) -> dict:
     return {"task": task, "format": "scratchpad", "min_digits": 1, "max_digits": 2, "n_layer": 1, "n_head": 2,
             "n_embd": 32, "block_size": 320, "position": "rope", "tie_weights": True, "batch_size": 16,
             "lr": 0.003, "min_lr": 0.0003, "warmup_steps": 10, "max_steps": 40, "max_minutes": 0.0,
-            "eval_every": 20, "eval_problems": 10, "test_problems": 20, "ood_problems": 4, "threads": 1,
+            "eval_every": 20, "eval_problems": 10, "test_problems": 20, "ood_problems": 4, "workers": 1,
             "seed": 0, "out": out}
 
 
@@ -221,11 +221,12 @@ def test_a_checkpoint_of_another_vocabulary_gets_one_line_that_says_what_to_do(t
 
 # ------------------------------------------------------------------ Ctrl-C on a real training process
 # A real child process (python -m minipad train) gets SIGINT at random moments and is resumed each time;
-# its losses and weights must equal those of a run that was never interrupted, bit for bit.
+# its losses and weights must equal those of a run that was never interrupted, bit for bit. It trains with
+# a worker process, and the Ctrl-C goes to the whole process group, as a terminal sends it.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD_RUN = ["--max-digits", "2", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--batch-size", "8",
              "--block-size", "48", "--warmup-steps", "10", "--max-steps", "300", "--eval-every", "1000000",
-             "--eval-problems", "1", "--test-problems", "0", "--ood-problems", "0", "--threads", "1", "--no-progress"]
+             "--eval-problems", "1", "--test-problems", "0", "--ood-problems", "0", "--workers", "2", "--no-progress"]
 
 
 def child_environment():
@@ -236,11 +237,12 @@ def start_child(*argv, prelude=""):
     """python -m minipad ARGV in a child process (prelude: Python run first, e.g. to patch os.fsync)."""
     code = prelude + "\nimport runpy, sys\nsys.argv = ['minipad'] + sys.argv[1:]\nrunpy.run_module('minipad', run_name='__main__')"
     return subprocess.Popen([sys.executable, "-c", code, *map(str, argv)], cwd=REPO, env=child_environment(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def interrupt_when_training(child, delay: float, signals: int = 1) -> tuple[int, str, str]:
-    """Wait until the child has started its steps, then after ``delay`` seconds send it SIGINT."""
+    """Wait until the child has started its steps, then after ``delay`` seconds send SIGINT to its process
+    group (the child and its worker process), as Ctrl-C in a terminal does."""
     lines = []
     for line in child.stdout:
         lines.append(line)
@@ -249,7 +251,7 @@ def interrupt_when_training(child, delay: float, signals: int = 1) -> tuple[int,
     time.sleep(delay)
     for _ in range(signals):
         if child.poll() is None:
-            child.send_signal(signal.SIGINT)
+            os.killpg(child.pid, signal.SIGINT)
     out, err = child.communicate(timeout=300)
     return child.returncode, "".join(lines) + out, err
 

@@ -28,10 +28,10 @@ def add_arguments(parser) -> None:
                         help="untimed steps per contender first (default: 2)")
     parser.add_argument("--pause", type=non_negative_float, default=0.05,
                         help="seconds of rest before each timed step (default: 0.05)")
-    parser.add_argument("--threads", type=whole_numbers(1), default=[1, 2],
-                        help="Python threads to compare for packed rows, comma-separated (default: 1,2)")
-    parser.add_argument("--padded-threads", type=whole_numbers(0), default=[2],
-                        help="thread counts to time padded rows with too; 0 for none (default: 2)")
+    parser.add_argument("--workers", type=whole_numbers(1), default=[1, 2],
+                        help="processes splitting the packed rows to compare, comma-separated (default: 1,2)")
+    parser.add_argument("--padded-workers", type=whole_numbers(0), default=[2],
+                        help="process counts to time padded rows with too; 0 for none (default: 2)")
     parser.add_argument("--blas-threads", type=whole_numbers(1), default=None,
                         help="rerun the step benchmark in a fresh process per BLAS thread count, e.g. 1,2")
     parser.add_argument("--matmul-size", type=positive_int, default=1024,
