@@ -128,3 +128,9 @@ def test_task_options_live_in_the_config_and_round_trip_through_a_saved_dict():
     assert TrainConfig(task="addition").task_options == {"min_digits": 1, "max_digits": 8, "longest_digits": 0,
                                                          "ood_digits": ""}
     assert "task_options" not in {f.name for f in config_fields()}
+
+
+def test_a_saved_config_from_before_workers_keeps_its_thread_count_as_workers():
+    saved = dataclasses.asdict(TrainConfig(workers=3))
+    saved["threads"] = saved.pop("workers")
+    assert TrainConfig.from_saved(saved) == TrainConfig(workers=3)
