@@ -86,9 +86,9 @@ def torch_step_function(torch, config, params, decay_names, dtype):
             qkv = (h @ p["attn.qkv.weight"] + p["attn.qkv.bias"]).view(B, T, 3, NH, HS).permute(2, 0, 3, 1, 4)
             q, k, v = qkv[0], qkv[1], qkv[2]  # (B,NH,T,HS)
             if config["position"] == "rope":
-                def rotate(t):
-                    t1, t2 = t[..., :HS // 2], t[..., HS // 2:]
-                    return torch.cat([t1 * cos - t2 * sin, t1 * sin + t2 * cos], dim=-1)
+                def rotate(t):  # neighbouring pairs (x[2i], x[2i+1]), as minipad/nn/rope.py
+                    even, odd = t[..., 0::2], t[..., 1::2]
+                    return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
                 q, k = rotate(q), rotate(k)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # softmax(q k^T / sqrt(HS) + bias) v
             y = y.transpose(1, 2).reshape(B, T, C)

@@ -4,7 +4,7 @@ A checkpoint is an ordinary NumPy .npz (a zip of .npy files) that `np.load` can 
 
     <name>.npy          one entry per array (model weights, optimizer moments, ...)
     __meta__.npy        a 0-d unicode array holding JSON:
-                        {"format": "minipad-checkpoint", "version": 1, "meta": <your meta>,
+                        {"format": "minipad-checkpoint", "version": 2, "meta": <your meta>,
                          "arrays": [the sorted array names, to check that none went missing]}
 
 Why these choices:
@@ -18,6 +18,8 @@ Why these choices:
   save that has begun always finishes. Every file minipad writes goes through the same helper
   (`write_atomically`), and it refuses to replace anything but a regular file: renaming over
   /dev/full, a named pipe or a socket would destroy it.
+- Old checkpoints keep working. Version 1 differs only in how rotary positions paired the numbers of a
+  head (see `_from_version_1`); reading one converts it, so that the model computes what it computed.
 - Errors a person can act on. A missing, truncated or corrupt file raises `CheckpointError`, whose
   one-line message says what is wrong and what to do.
 """
@@ -56,7 +58,8 @@ __all__ = [
 
 META_KEY = "__meta__"
 FORMAT_NAME = "minipad-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 ZIP_MAGIC = b"PK\x03\x04"
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows only: no newline translation
 
@@ -169,9 +172,10 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
         raise CheckpointError(unreadable) from None
     if not is_minipad:
         raise CheckpointError(unreadable)
-    if envelope.get("version") != FORMAT_VERSION:
+    if envelope.get("version") not in READABLE_VERSIONS:
         raise CheckpointError(f"checkpoint {path} has format version {envelope.get('version')}, this minipad "
-                              f"reads version {FORMAT_VERSION}: use the minipad version that saved it")
+                              f"reads versions {' and '.join(map(str, READABLE_VERSIONS))}: use the minipad "
+                              f"version that saved it")
     if "meta" not in envelope or not isinstance(envelope.get("arrays"), list):
         raise CheckpointError(unreadable)
     meta, names = envelope["meta"], envelope["arrays"]
@@ -181,7 +185,31 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
         extra = sorted(set(arrays) - set(names))
         raise CheckpointError(f"checkpoint {path} is corrupt (arrays missing: {missing}, unexpected: {extra}): "
                               f"use an earlier checkpoint or train again")
+    if envelope["version"] == 1:
+        arrays = _from_version_1(arrays, meta)
     return arrays, meta
+
+
+def _from_version_1(arrays: dict, meta) -> dict:
+    """A version 1 checkpoint's arrays, as version 2 holds the same model.
+
+    Rotary positions (minipad/nn/rope.py) rotate pairs of numbers in each head of q and k. Version 1 paired
+    x[i] with x[i + HS/2] (the two halves of a head); version 2 pairs neighbours, x[2i] with x[2i+1]. The
+    model stays the same if each head's q and k columns of the qkv projection are reordered so that old
+    pair i lands on new pair i: new column 2i takes old column i, new column 2i+1 old column i + HS/2. The
+    weight, the bias and the optimizer's moments of every qkv projection are reordered (their last axis);
+    q . k is unchanged by reordering both alike, so every score, and everything after, is what it was.
+    """
+    config = meta.get("model_config") if isinstance(meta, dict) else None
+    if not isinstance(config, dict) or config.get("position") != "rope":
+        return arrays
+    C, NH = int(config["n_embd"]), int(config["n_head"])
+    HS = C // NH
+    in_head = np.arange(HS).reshape(2, HS // 2).T.reshape(-1)  # [0, HS/2, 1, HS/2 + 1, ...]
+    columns = np.concatenate([part * C + head * HS + in_head for part in (0, 1) for head in range(NH)]
+                             + [np.arange(2 * C, 3 * C)])  # q's and k's heads reordered, v's kept
+    return {name: array[..., columns] if name.endswith(("attn.qkv.weight", "attn.qkv.bias")) else array
+            for name, array in arrays.items()}
 
 
 def load_model(path: str | os.PathLike) -> tuple:

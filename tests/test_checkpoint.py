@@ -424,3 +424,57 @@ def test_a_run_lock_names_its_owner_and_a_stale_one_is_taken_over(tmp_path):
     with RunLock(str(tmp_path), log=notes.append):
         assert (tmp_path / RunLock.NAME).read_text().startswith(f"{os.getpid()}\n")
     assert notes == [f"note: {tmp_path} was locked by process {gone.pid}, which no longer runs: taking the lock over"]
+
+
+def _attention_with_halves_rope(qkv, n_head, cos, sin):
+    """Attention as version 1 of the checkpoints computed it: RoPE paired x[i] with x[i + HS/2]."""
+    B, T, C3 = qkv.shape
+    HS = C3 // (3 * n_head)
+    q, k, v = qkv.reshape(B, T, 3, n_head, HS).transpose(2, 0, 3, 1, 4)
+
+    def rotate(x):
+        x1, x2 = x[..., :HS // 2], x[..., HS // 2:]
+        return np.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1)
+
+    scores = rotate(q) @ rotate(k).swapaxes(-1, -2) / np.sqrt(HS) + np.triu(np.full((T, T), -np.inf), 1)
+    att = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    att /= att.sum(axis=-1, keepdims=True)
+    return (att @ v).transpose(0, 2, 1, 3).reshape(B, T, C3 // 3)
+
+
+@pytest.mark.parametrize("n_head,n_embd", [(2, 8), (4, 64)])
+def test_a_version_1_checkpoint_loads_as_the_same_model(tmp_path, n_head, n_embd):
+    """Version 1 paired the halves of each head for RoPE; loading reorders the qkv columns (weights, biases,
+    optimizer moments) so that the model computes what it computed, checked against that old attention."""
+    from minipad.nn import attention_forward, rope_tables
+    rng = np.random.default_rng(0)
+    old = {"param.h.0.attn.qkv.weight": rng.standard_normal((n_embd, 3 * n_embd)),
+           "param.h.0.attn.qkv.bias": rng.standard_normal(3 * n_embd),
+           "adamw.m.h.0.attn.qkv.weight": rng.standard_normal((n_embd, 3 * n_embd)),
+           "param.h.0.attn.proj.weight": rng.standard_normal((n_embd, n_embd))}
+    meta = {"model_config": {"n_embd": n_embd, "n_head": n_head, "position": "rope"}}
+    path = tmp_path / "old.npz"
+    envelope = {"format": "minipad-checkpoint", "version": 1, "meta": meta, "arrays": sorted(old)}
+    np.savez(path, __meta__=np.array(json.dumps(envelope)), **old)
+    new, loaded_meta = load_checkpoint(path)
+    assert loaded_meta == meta and sorted(new) == sorted(old)
+    np.testing.assert_array_equal(new["param.h.0.attn.proj.weight"], old["param.h.0.attn.proj.weight"])
+    moved = "adamw.m.h.0.attn.qkv.weight"  # the moments move with their weights
+    assert sorted(new[moved].ravel()) == sorted(old[moved].ravel()) and not np.array_equal(new[moved], old[moved])
+
+    x = rng.standard_normal((2, 7, n_embd))
+    cos, sin = rope_tables(np.arange(7), n_embd // n_head, np.float64)
+    qkv_old = x @ old["param.h.0.attn.qkv.weight"] + old["param.h.0.attn.qkv.bias"]
+    qkv_new = x @ new["param.h.0.attn.qkv.weight"] + new["param.h.0.attn.qkv.bias"]
+    expected = _attention_with_halves_rope(qkv_old, n_head, cos, sin)
+    np.testing.assert_allclose(attention_forward(qkv_new, n_head, (cos, sin))[0], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_version_1_checkpoint_without_rotary_positions_loads_unchanged(tmp_path):
+    old = {"param.h.0.attn.qkv.weight": np.arange(24.0).reshape(2, 12)}
+    for meta in ({"model_config": {"n_embd": 4, "n_head": 2, "position": "learned"}}, {}):
+        path = tmp_path / "old.npz"
+        envelope = {"format": "minipad-checkpoint", "version": 1, "meta": meta, "arrays": sorted(old)}
+        np.savez(path, __meta__=np.array(json.dumps(envelope)), **old)
+        np.testing.assert_array_equal(load_checkpoint(path)[0]["param.h.0.attn.qkv.weight"],
+                                      old["param.h.0.attn.qkv.weight"])

@@ -30,21 +30,20 @@ from typing import NamedTuple
 import numpy as np
 
 from .mask import causal_mask
-from .rope import RopeCache, rope_backward, rope_forward
+from .rope import RopeCache, rope_backward_reference, rope_forward_reference, rotate, rotation
 from .softmax import softmax_backward, softmax_forward
 from .speed import row_dots, row_sums
 
 
-def stack_heads(qkv, n_head):
-    """(B,T,3C) -> one contiguous (3,B,NH,T,HS) array: q, k, v, each split into its heads."""
+def head_parts(qkv, n_head):
+    """(B,T,3C) -> (3,B,NH,T,HS), a view: q, k, v, each split into its heads (no copy)."""
     B, T, C3 = qkv.shape
-    head_size = C3 // (3 * n_head)
-    return np.ascontiguousarray(qkv.reshape(B, T, 3, n_head, head_size).transpose(2, 0, 3, 1, 4))
+    return qkv.reshape(B, T, 3, n_head, C3 // (3 * n_head)).transpose(2, 0, 3, 1, 4)
 
 
 def split_heads(qkv, n_head):
     """(B,T,3C) -> q, k, v, each a contiguous (B,NH,T,HS) array."""
-    q, k, v = stack_heads(qkv, n_head)
+    q, k, v = np.ascontiguousarray(head_parts(qkv, n_head))
     return q, k, v
 
 
@@ -88,8 +87,8 @@ def attention_forward_reference(qkv, n_head, rope=None, bias=None):
     q, k, v = split_heads(qkv, n_head)  # (B,NH,T,HS) each
     rope_cache = None
     if rope is not None:
-        q, rope_cache = rope_forward(q, *rope)
-        k, _ = rope_forward(k, *rope)
+        q, rope_cache = rope_forward_reference(q, *rope)
+        k, _ = rope_forward_reference(k, *rope)
     T, HS = q.shape[-2:]
     if bias is None:
         bias = causal_mask(T, q.dtype).bias  # (T,T): -inf above the diagonal
@@ -114,8 +113,8 @@ def attention_backward_reference(dout, cache):
     dk = dscores.swapaxes(-1, -2) @ q / math.sqrt(HS)
     if rope_cache is not None:
         # forward was: q, k = rope(q), rope(k)
-        dq, _ = rope_backward(dq, rope_cache)
-        dk, _ = rope_backward(dk, rope_cache)
+        dq, _ = rope_backward_reference(dq, rope_cache)
+        dk, _ = rope_backward_reference(dk, rope_cache)
     # forward was: q, k, v = split_heads(qkv)
     return join_heads(dq, dk, dv), {}
 
@@ -155,7 +154,8 @@ class AttentionCache(NamedTuple):
     rowsum: np.ndarray   # (B,NH,T,1) the sum of e over each query's keys
     y: np.ndarray        # (B,NH,T,HS) the output before merging the heads
     blocks: tuple        # the mask's KeyRange of each block
-    rope: RopeCache | None
+    turn: np.ndarray | None  # with RoPE, q's and k's rotations as complex numbers (2,...,T,HS/2) (rope.py),
+                             # q's scaled by 1/sqrt(HS); None without RoPE
 
 
 # The largest row sum of e = exp(scores - shift) accepted: with rows of at most a few thousand keys, e @ v
@@ -194,14 +194,21 @@ def attention_forward(qkv, n_head, rope=None, mask=None, kv=None):
     kv: None while training; while decoding, this layer's KeyValueCache, which receives the new keys and
     values (the mask then spans all the cache's columns, (T,L) or (B,1,T,L)). No backward through a cache.
     """
-    heads = stack_heads(qkv, n_head)  # (3,B,NH,T,HS), a fresh array
-    qk, v = heads[:2], heads[2]
-    rope_cache = None
-    if rope is not None:
-        qk, rope_cache = rope_forward(qk, *rope)  # q and k rotated in one call
-    q, k = qk  # (B,NH,T,HS) each
+    parts = head_parts(qkv, n_head)  # (3,B,NH,T,HS), a view of qkv
+    HS = parts.shape[-1]
+    turn = None
+    if rope is None:
+        q, k = np.ascontiguousarray(parts[:2])  # (B,NH,T,HS) each
+        q *= 1.0 / math.sqrt(HS)  # scale q (T,HS) rather than the scores (T,T); a Python float keeps float32
+    else:
+        # q and k rotated in one multiplication straight out of qkv's layout into their own, q's rotation
+        # also scaled by 1/sqrt(HS) (rather than the scores (T,T)): the copy, the rotation and the scaling
+        # in a single pass
+        turn = rotation(*rope)  # (T,HS/2) or (B,1,T,HS/2)
+        turn = turn * np.array([1.0 / math.sqrt(HS), 1.0], turn.dtype).reshape((2,) + (1,) * 4)  # (2,...)
+        q, k = rotate(parts[:2], turn)  # (B,NH,T,HS) each
+    v = np.ascontiguousarray(parts[2])  # (B,NH,T,HS)
     B, NH, T, HS = q.shape
-    q *= 1.0 / math.sqrt(HS)  # scale q (T,HS) rather than the scores (T,T); a Python float keeps float32
     if kv is not None:
         k, v = kv.append(k, v)  # (B,NH,L,HS): every column so far
     if mask is None:
@@ -212,7 +219,7 @@ def attention_forward(qkv, n_head, rope=None, mask=None, kv=None):
         weights = y = rowsum = None  # free the first attempt before the second is built
         weights, y, rowsum = _softmax_times_values(q, k, v, mask, None)
     y /= rowsum
-    return merge_heads(y), AttentionCache(q, k, v, weights, rowsum, y, mask.blocks, rope_cache)
+    return merge_heads(y), AttentionCache(q, k, v, weights, rowsum, y, mask.blocks, turn)
 
 
 def attention_backward(dout, cache):
@@ -226,7 +233,7 @@ def attention_backward(dout, cache):
         dscores = e * (dy_scaled @ v^T - sum_d dy_scaled * y)
     block by block of queries, over each block's keys only.
     """
-    q, k, v, weights, rowsum, y, blocks, rope_cache = cache
+    q, k, v, weights, rowsum, y, blocks, turn = cache
     B, NH, T, HS = q.shape
     if k.shape[2] != T:
         raise ValueError("attention_backward: no gradient through a key/value cache (it is for decoding)")
@@ -247,16 +254,16 @@ def attention_backward(dout, cache):
         # forward was: scores = q @ k^T (q already scaled by 1/sqrt(HS))
         np.matmul(dscores, k[:, :, keys], out=dq[:, :, queries])  # straight into dq's rows, no temporary
         dk[:, :, keys] += dscores.swapaxes(-1, -2) @ q[:, :, queries]
-    # forward was: q *= 1/sqrt(HS)
-    dq *= 1.0 / math.sqrt(HS)
-    # forward was: q, k, v = stack_heads(qkv); the last steps write straight into dqkv's layout
+    # the last steps write straight into dqkv's layout
     dqkv = np.empty((B, T, 3, NH, HS), q.dtype)
-    dqkv_heads = dqkv.transpose(2, 0, 3, 1, 4)  # (3,B,NH,T,HS), a view: the inverse of stack_heads
-    if rope_cache is not None:
-        # forward was: q, k = rope(q, k)
-        rope_backward(dheads[:2], rope_cache, out=dqkv_heads[:2])
-    else:
+    dqkv_heads = dqkv.transpose(2, 0, 3, 1, 4)  # (3,B,NH,T,HS), a view: the inverse of the forward's parts
+    if turn is None:
+        # forward was: q, k = copies of qkv's parts, q *= 1/sqrt(HS)
+        dq *= 1.0 / math.sqrt(HS)
         dqkv_heads[:2] = dheads[:2]
+    else:
+        # forward was: q, k = rotate(parts, turn), a multiplication by a complex number: back by its conjugate
+        rotate(dheads[:2], np.conj(turn), out=dqkv_heads[:2])
     dqkv_heads[2] = dv
     return dqkv.reshape(B, T, 3 * NH * HS), {}
 

@@ -1,23 +1,23 @@
 """Rotary position embedding (RoPE, Su et al. 2021), applied to queries and keys inside attention.
 
-Each head vector is split into halves (x1, x2); pair i, (x1[i], x2[i]), is rotated by the angle
+The numbers of each head vector go in neighbouring pairs; pair i, (x[2i], x[2i+1]), is rotated by the angle
 position * base^(-2i/HS):
-    out1 = x1 * cos - x2 * sin
-    out2 = x1 * sin + x2 * cos
+    out[2i]   = x[2i] * cos - x[2i+1] * sin
+    out[2i+1] = x[2i] * sin + x[2i+1] * cos
 A query at position m and a key at position n then meet through a rotation by (m - n) only: attention
-sees relative positions.
+sees relative positions. (This is the pairing of the RoPE paper; some models pair x[i] with x[i + HS/2]
+instead, which is the same model with the weights' columns in another order.)
 
 Two forms, the same maths (tests check that they agree in float64 and pass the gradient check):
-  rope_forward_reference, rope_backward_reference   the two lines above, on the halves;
-  rope_forward, rope_backward                        the fast form attention runs, on whole head vectors:
-        out = x * [cos, cos] + rotate_half(x) * [sin, sin],   rotate_half(x) = [-x2, x1] = x @ P
-    with P a fixed (HS,HS) matrix of 0, 1 and -1 (one non-zero per column, so the product is exact).
-    NumPy works through an array in runs of its last axis; on halves that run is HS/2 = 8 numbers and the
-    loop overhead dominates (the halves form took 10% of a training step; swapping the halves as a strided
-    view still took 8%). On whole vectors the (T,HS) axes merge into one long run, and the swap of the
-    halves is a single matrix product over all the rows, about 4 times faster than the strided swap.
+  rope_forward_reference, rope_backward_reference   the two lines above, on the even and odd numbers;
+  rope_forward, rope_backward                        the fast form attention runs. A pair is a complex number
+        z = x[2i] + i x[2i+1], and rotating it by the angle a is multiplying it by e^(ia) = cos a + i sin a:
+            out = z * e^(ia),    and the backward, a rotation by -a:  dz = dout * e^(-ia)
+    NumPy reads a float array as complex without a copy (x.view(np.complex64): each pair of neighbouring
+    float32 numbers is one complex64), so the rotation is a single multiplication. On the (2,16,4,183,32)
+    queries and keys of a half batch it took 0.35 ms, where the earlier form on halves,
+    x * [cos, cos] + (x @ P) * [sin, sin] with P swapping the halves, took 1.37 ms.
 """
-import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -48,73 +48,76 @@ def rope_tables(positions, head_size, dtype, base=ROPE_BASE):
     return cos[where], sin[where]  # (T,HS/2) or (B,T,HS/2)
 
 
-def _per_head(cos, sin):
+def _per_head(table):
     """(T,HS/2) stays; (B,T,HS/2) -> (B,1,T,HS/2), the same for every head."""
-    return (cos[:, None], sin[:, None]) if cos.ndim == 3 else (cos, sin)
+    return table[:, None] if table.ndim == 3 else table
 
 
 def rope_forward_reference(x, cos, sin):
-    """Rotate the halves of every head vector by the angles of its position.
+    """Rotate the neighbouring pairs of every head vector by the angles of its position.
 
     x (B,NH,T,HS), or any stack of such arrays (..., B,NH,T,HS); cos and sin (T,HS/2) shared by every
     sequence, or (B,T,HS/2) one row of positions per sequence (the same for every head) -> out like x.
     """
-    cos, sin = _per_head(cos, sin)
-    half = x.shape[-1] // 2
-    x1, x2 = x[..., :half], x[..., half:]
-    out = np.concatenate([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1)
+    cos, sin = _per_head(cos), _per_head(sin)
+    even, odd = x[..., 0::2], x[..., 1::2]  # (..., HS/2) each: the pairs' first and second numbers
+    out = np.empty_like(x)
+    out[..., 0::2] = even * cos - odd * sin
+    out[..., 1::2] = even * sin + odd * cos
     return out, RopeCache(cos, sin)
 
 
 def rope_backward_reference(dout, cache):
     """The rotation is orthogonal, so its gradient is the rotation by the opposite angle:
 
-        dx1 = dout1 * cos + dout2 * sin,   dx2 = -dout1 * sin + dout2 * cos
+        dx[2i] = dout[2i] * cos + dout[2i+1] * sin,   dx[2i+1] = -dout[2i] * sin + dout[2i+1] * cos
     """
     cos, sin = cache
-    half = dout.shape[-1] // 2
-    dout1, dout2 = dout[..., :half], dout[..., half:]
-    # forward was: out1 = x1 * cos - x2 * sin, out2 = x1 * sin + x2 * cos
-    return np.concatenate([dout1 * cos + dout2 * sin, dout2 * cos - dout1 * sin], axis=-1), {}
+    dout_even, dout_odd = dout[..., 0::2], dout[..., 1::2]
+    dx = np.empty_like(dout)
+    # forward was: out[2i] = x[2i] * cos - x[2i+1] * sin, out[2i+1] = x[2i] * sin + x[2i+1] * cos
+    dx[..., 0::2] = dout_even * cos + dout_odd * sin
+    dx[..., 1::2] = dout_odd * cos - dout_even * sin
+    return dx, {}
 
 
-@functools.lru_cache(maxsize=8)
-def rotate_half_matrix(head_size, dtype):
-    """P (HS,HS) with x @ P = rotate_half(x) = [-x2, x1] for every head vector x = [x1, x2]; read-only."""
-    half = head_size // 2
-    P = np.zeros((head_size, head_size), dtype)
-    P[half:, :half] = -np.eye(half)  # first half of the result: -x2
-    P[:half, half:] = np.eye(half)   # second half: x1
-    P.setflags(write=False)
-    return P
+COMPLEX = {np.dtype(np.float32): np.complex64, np.dtype(np.float64): np.complex128}
 
 
-def _wide(table):
-    """(..., HS/2) -> (..., HS): [table, table], one factor for each half of a head vector."""
-    return np.concatenate([table, table], axis=-1)
+def as_complex(x):
+    """(..., HS) real -> (..., HS/2) complex, a view: neighbours (x[2i], x[2i+1]) read as x[2i] + i x[2i+1].
+    The last axis must be contiguous; the others may have any strides (e.g. a view of the qkv projection)."""
+    return x.view(COMPLEX[x.dtype])
 
 
-def _times_rows(x, matrix):
-    """x (..., HS) @ matrix (HS,HS), as one product over all the rows (one BLAS call, not one per head)."""
-    HS = x.shape[-1]
-    return (x.reshape(-1, HS) @ matrix).reshape(x.shape)
+def rotation(cos, sin, scale=1.0):
+    """e^(i angle) * scale, complex (T,HS/2) or (B,1,T,HS/2) (per head), from rope_tables' cos and sin."""
+    table = np.empty(cos.shape, COMPLEX[cos.dtype])
+    table.real, table.imag = cos, sin
+    if scale != 1.0:
+        table *= scale
+    return _per_head(table)
+
+
+def rotate(x, turn, out=None):
+    """x (..., HS) real times turn (broadcast against (..., HS/2)), pairs as complex numbers -> out (..., HS).
+
+    out: None for a fresh array, or a real array shaped like x (last axis contiguous) to write into."""
+    if out is None:
+        out = np.empty(x.shape, x.dtype)
+    np.multiply(as_complex(x), turn, out=as_complex(out))
+    return out
 
 
 def rope_forward(x, cos, sin):
-    """The fast form of rope_forward_reference: out = x * [cos, cos] + (x @ P) * [sin, sin]. Same cache."""
-    cos, sin = _per_head(cos, sin)
-    out = _times_rows(x, rotate_half_matrix(x.shape[-1], x.dtype))  # rotate_half(x)
-    out *= _wide(sin)  # (T,HS) or (B,1,T,HS), broadcast over the heads
-    out += x * _wide(cos)
-    return out, RopeCache(cos, sin)
+    """The fast form of rope_forward_reference: out = x * e^(i angle), pairs as complex numbers. Same cache."""
+    return rotate(x, rotation(cos, sin)), RopeCache(_per_head(cos), _per_head(sin))
 
 
 def rope_backward(dout, cache, out=None):
-    """The fast form of rope_backward_reference. forward was: out = x * C + (x @ P) * S, so
-    dx = dout * C + (dout * S) @ P^T.
+    """The fast form of rope_backward_reference: dx = dout * e^(-i angle), the rotation back.
 
-    out: None, or an array shaped like dout (any strides) to write dx into, e.g. a view of a larger array.
+    out: None, or an array shaped like dout (last axis contiguous, any other strides) to write dx into.
     """
     cos, sin = cache
-    rotated_back = _times_rows(dout * _wide(sin), rotate_half_matrix(dout.shape[-1], dout.dtype).T)
-    return np.add(rotated_back, dout * _wide(cos), out=out), {}
+    return rotate(dout, rotation(cos, -sin), out), {}
