@@ -5,7 +5,9 @@ refused up front with the estimate, instead of failing after minutes or taking t
 Counted in float32 numbers (4 bytes each), for B sequences of T tokens, width C, NH heads, L blocks and a
 vocabulary of V:
 
-    weights, gradients and AdamW's two moments     (3 + workers) * N    N = 12 L C^2 + 2 V C + T C
+    weights, gradients and AdamW's two moments     (1 + 3 W) * N    N = 12 L C^2 + 2 V C + T C
+    (each of the W - 1 worker processes holds 3 N more: the weights and gradients in its shared areas, and
+    its own gradients; the activations are shared out among the W processes, so they count once)
     cached for the backward pass, per block        26 B T C + 2 B NH T T
     logits, probabilities and their gradient       3 B T V
 
@@ -29,7 +31,7 @@ def training_step_bytes(n_layer: int, n_head: int, n_embd: int, vocab_size: int,
     B, T, C, NH, L, V = batch_size, seq_len, n_embd, n_head, n_layer, vocab_size
     weights = 12 * L * C * C + 2 * V * C + T * C
     per_block = 26 * B * T * C + 2 * B * NH * T * T
-    return BYTES_PER_NUMBER * ((3 + workers) * weights + L * per_block + 3 * B * T * V)
+    return BYTES_PER_NUMBER * ((1 + 3 * workers) * weights + L * per_block + 3 * B * T * V)
 
 
 def available_bytes() -> int | None:

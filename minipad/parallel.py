@@ -32,10 +32,13 @@ Otherwise each process's products start their own BLAS threads and the cores are
 """
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 
 from .packing import pack
-from .workers import worker_process
+from .workers import WorkerError, worker_process
 
 __all__ = ["parallel_loss_and_grads", "split_batch"]
 
@@ -44,6 +47,7 @@ __all__ = ["parallel_loss_and_grads", "split_batch"]
 # of rows across the whole batch, and fewer, longer rows make more, smaller blocks, where NumPy's per-call
 # overhead weighs more. Every length fills rows 88-94%.
 PACKED_ROW_LENGTH = 384
+_one_step_at_a_time = threading.Lock()
 
 
 def split_batch(batch_size: int, n_parts: int) -> list[slice]:
@@ -61,6 +65,8 @@ def parallel_loss_and_grads(model, ids, targets, loss_mask, n_workers: int = 2, 
 
     packed: pack the problems first (minipad/packing.py); False computes the padded rows as they are.
     n_workers: processes computing a contiguous part of the rows each, this one included (1: this one alone).
+    Calls from several threads take turns. If a worker process fails or stops, its part is computed in
+    this process (the same numbers) and the next step starts a new worker.
     """
     if n_workers < 1:
         raise ValueError(f"n_workers must be at least 1, got {n_workers}")
@@ -79,14 +85,22 @@ def parallel_loss_and_grads(model, ids, targets, loss_mask, n_workers: int = 2, 
     def rows_of(rows):
         return None if layout is None else type(layout)(*(None if a is None else a[rows] for a in layout))
 
-    workers = [worker_process(index) for index in range(len(parts) - 1)]
-    for worker, rows in zip(workers, parts[1:]):  # the other parts start first...
-        worker.submit(model, ids[rows], targets[rows], loss_mask[rows], count, rows_of(rows))
-    loss, grads = model.loss_and_grads(ids[parts[0]], targets[parts[0]], loss_mask[parts[0]], count,
-                                       rows_of(parts[0]))  # ...while this process computes the first
-    for worker in workers:  # summed in a fixed order: the result does not depend on which part ends first
-        part_loss, part_grads = worker.result()
-        loss += part_loss
-        for name, grad in grads.items():
-            grad += part_grads[name]  # the part's arrays are fresh: adding in place is safe
+    def part(rows):
+        return ids[rows], targets[rows], loss_mask[rows], count, rows_of(rows)
+
+    with _one_step_at_a_time:  # the workers serve one step at a time, whichever thread asks
+        workers = [worker_process(index) for index in range(len(parts) - 1)]
+        for worker, rows in zip(workers, parts[1:]):  # the other parts start first...
+            worker.submit(model, *part(rows))
+        loss, grads = model.loss_and_grads(*part(parts[0]))  # ...while this process computes the first
+        for worker, rows in zip(workers, parts[1:]):  # summed in a fixed order, whichever part ends first
+            try:
+                part_loss, part_grads = worker.result()
+            except WorkerError as error:  # e.g. killed by the system: the same part, computed here instead
+                print(f"minipad: {str(error).splitlines()[0]}; its part of the step was computed here, and a "
+                      f"new worker process takes over", file=sys.stderr)
+                part_loss, part_grads = model.loss_and_grads(*part(rows))
+            loss += part_loss
+            for name, grad in grads.items():
+                grad += part_grads[name]  # into this process's own fresh arrays (the worker's may be views)
     return loss, grads

@@ -8,8 +8,8 @@
 Why processes and not threads. NumPy releases the interpreter lock inside its array operations, so two
 Python threads can share a step; but every NumPy call also holds the lock a little while (checking its
 arguments, allocating its result), and a training step makes thousands of small calls. On a 2-core
-machine two threads on the two halves of the default batch took 93 ms a step, where two processes took
-56-58 ms each: the threads spent most of the difference waiting for each other's turn at the lock.
+machine a step of the default batch took 93 ms on two threads (one half each) and about 60 ms on two
+processes: the threads spent the difference waiting for each other's turn at the lock.
 Processes share nothing, so each has a core to itself.
 
 What crosses between the processes, through the worker's standard input and output (pipes):
@@ -23,11 +23,12 @@ copied into a shared area (memory both processes map, SharedArea) and the header
 changed them): 0.4 MB for the default model, 3 MB for 4 layers of width 128, whose step (about 260 ms on
 2 cores) was 4-13 ms slower when its arrays went down the pipes.
 
-The worker process is `python -m minipad.workers`. It builds a model of the config it is sent (again only
-when the config changes), sets the parameters it is sent, calls model.loss_and_grads and answers. Ctrl-C
-does not reach it (it runs in a session of its own, and ignores SIGINT): the program that started it
-decides when to stop (between steps, see minipad/train.py), and a worker ends when its standard input
-closes, which happens when that program ends, however it ends.
+The worker process runs main() below, with the minipad this process runs. It builds a model of the config
+it is sent (again only when the config changes), sets the parameters it is sent, calls
+model.loss_and_grads and answers. Ctrl-C does not reach it (it runs in a session or process group of its
+own, and ignores SIGINT): the program that started it decides when to stop (between steps, see
+minipad/train.py). A worker ends when its standard input closes, which happens when that program ends,
+however it ends (unless it started other programs that hold the pipe open).
 """
 from __future__ import annotations
 
@@ -57,11 +58,12 @@ class WorkerError(RuntimeError):
 
 # ------------------------------------------------------------------------------- messages
 class SharedArea:
-    """Memory this process and a worker process both map: a file that lives in memory only and has no name
-    (created and unlinked at once, handed to the worker as an open file descriptor), so nothing is left
-    behind however the processes end. A message's arrays are copied into it, and the pipe carries only the
-    header. The writer grows the file when a message needs more room; the reader maps it again when the
-    header says it has grown.
+    """Memory this process and a worker process both map: a file without a name (created and unlinked at
+    once, handed to the worker as an open file descriptor), in /dev/shm, which is memory, where Linux has
+    it; so nothing is left behind however the processes end. A message's arrays are copied into it, and
+    the pipe carries only the header. The writer grows the file when a message needs more room; the reader
+    maps it again when the header says it has grown. If the file cannot grow (a full /dev/shm, as in a
+    small container), OSError: that message goes down the pipe instead.
     """
     ALIGN = 64  # each array starts on a cache line
 
@@ -83,7 +85,7 @@ class SharedArea:
             offsets.append(end)
             end += -(-array.nbytes // self.ALIGN) * self.ALIGN
         if end > self.size:
-            self._map(max(end, 2 * self.size), grow=True)
+            self._map(max(end, 2 * self.size), grow=True)  # OSError if there is no room
         for array, offset in zip(arrays.values(), offsets):
             np.copyto(self.view(array.dtype, array.shape, offset), array)
         return self.size, offsets
@@ -91,6 +93,8 @@ class SharedArea:
     def view(self, dtype, shape, offset: int) -> np.ndarray:
         """An array over the area's bytes at offset (no copy; valid until the next message)."""
         count = int(np.prod(shape, dtype=np.int64))
+        if count == 0:
+            return np.empty(shape, dtype)
         return np.frombuffer(self.map, dtype, count, offset).reshape(shape)
 
     def follow(self, size: int) -> None:
@@ -100,7 +104,12 @@ class SharedArea:
 
     def _map(self, size: int, grow: bool) -> None:
         if grow:
-            os.ftruncate(self.descriptor, size)
+            if hasattr(os, "posix_fallocate"):
+                # Take the room now: a file only made longer (ftruncate) gets its pages when first written,
+                # and if /dev/shm is full then, the process dies of SIGBUS instead of getting an error.
+                os.posix_fallocate(self.descriptor, 0, size)
+            else:
+                os.ftruncate(self.descriptor, size)
         # The old map is not closed: arrays handed out may still view it; it goes when the last of them does.
         self.map, self.size = mmap.mmap(self.descriptor, size), size
 
@@ -112,10 +121,14 @@ def write_message(stream, header: dict, arrays: dict, area: SharedArea | None = 
     arrays = {name: np.asarray(array) for name, array in arrays.items()}
     entries = [[name, array.dtype.str, list(array.shape)] for name, array in arrays.items()]
     if area is not None:
-        size, offsets = area.write(arrays)
-        header = {**header, "area": size}
-        for entry, offset in zip(entries, offsets):
-            entry.append(offset)
+        try:
+            size, offsets = area.write(arrays)
+        except OSError:  # no room for the area to grow: this message goes down the pipe
+            area = None
+        else:
+            header = {**header, "area": size}
+            for entry, offset in zip(entries, offsets):
+                entry.append(offset)
     stream.write(json.dumps({**header, "arrays": entries}).encode() + b"\n")
     if area is None:
         for array in arrays.values():
@@ -162,15 +175,21 @@ class WorkerProcess:
         environment = dict(os.environ)
         for variable in BLAS_THREAD_VARIABLES:  # one BLAS thread each, unless this process was told otherwise
             environment.setdefault(variable, "1")
-        # the same minipad as this process, wherever the worker starts
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_PARENT, environment.get("PYTHONPATH")]))
         # The arrays go through two shared areas, one each way, where the system can hand open files to a
-        # child process (POSIX); elsewhere through the pipes.
-        self.requests, self.replies = (SharedArea.create(), SharedArea.create()) if os.name == "posix" else (None, None)
+        # child process (POSIX); elsewhere, or if they cannot be made, through the pipes.
+        self.requests = self.replies = None
+        if os.name == "posix":
+            try:
+                self.requests, self.replies = SharedArea.create(), SharedArea.create()
+            except OSError:
+                self.requests = self.replies = None
         descriptors = [area.descriptor for area in (self.requests, self.replies) if area is not None]
-        self.process = subprocess.Popen([sys.executable, "-m", "minipad.workers", *map(str, descriptors)],
+        # A new session (POSIX) or process group (Windows): a Ctrl-C in the terminal reaches only this process.
+        apart = {"start_new_session": True} if os.name == "posix" else {
+            "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+        self.process = subprocess.Popen([sys.executable, "-c", _worker_code(), *map(str, descriptors)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment,
-                                        pass_fds=descriptors, start_new_session=True)
+                                        pass_fds=descriptors, **apart)
         # The messenger: a thread that sends the work and then waits for the answer, so that this process
         # computes its own part meanwhile (a thread waiting in a system call does not hold the interpreter lock).
         self.messenger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minipad-worker-pipe")
@@ -203,7 +222,7 @@ class WorkerProcess:
         """In the messenger thread: send one request, read its answer."""
         try:
             write_message(self.process.stdin, header, arrays, self.requests)
-        except (BrokenPipeError, OSError) as error:
+        except (OSError, ValueError) as error:  # ValueError: the pipe was closed here
             raise WorkerError(self._stopped(f"could not be sent its work ({error})")) from None
         try:
             message = read_message(self.process.stdout, self.replies)
@@ -224,11 +243,8 @@ class WorkerProcess:
         return self.process.poll() is None
 
     def close(self, timeout: float = 5.0) -> None:
-        """Close its input (it then exits) and wait for it; kill it if it does not exit in time."""
-        self.messenger.shutdown(wait=False)
-        for area in (self.requests, self.replies):
-            if area is not None:
-                area.file.close()  # the memory goes with the last map of it
+        """Close its input (it then exits) and wait for it; kill it if it does not exit in time. Then the
+        messenger (which a dead worker has released) and the areas' files."""
         try:
             self.process.stdin.close()
         except OSError:
@@ -238,7 +254,21 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.messenger.shutdown(wait=True)
         self.process.stdout.close()
+        for area in (self.requests, self.replies):
+            if area is not None:
+                area.file.close()  # the memory goes with the last map of it
+
+
+def _worker_code() -> str:
+    """The worker's program: find minipad where this process found it (its own sys.path, without the
+    current folder, which could hold another copy; the package's folder first if only the current folder
+    held it), then serve."""
+    path = [entry for entry in sys.path if entry]
+    if PACKAGE_PARENT not in path:
+        path.insert(0, PACKAGE_PARENT)
+    return f"import sys; sys.path[:] = {path!r}; from minipad.workers import main; main()"
 
 
 _workers: list[WorkerProcess | None] = []  # started on first use, kept until the program ends

@@ -206,3 +206,70 @@ def test_a_worker_ends_with_the_program_that_started_it(ending):
     child.wait(timeout=30)
     child.stdout.close()
     assert _gone(worker_pid), "the worker process outlived the program that started it"
+
+
+def test_a_worker_dying_mid_step_costs_only_time(capsys):
+    """Its part is computed here instead (the same numbers), and the next step has a new worker."""
+    model = small_model()
+    ids, targets, mask = batch()
+    expected_loss, expected = parallel_loss_and_grads(model, ids, targets, mask, 2)
+    real_submit = workers.WorkerProcess.submit
+
+    def submit_then_die(self, *arguments):
+        real_submit(self, *arguments)
+        self.process.kill()
+
+    workers.WorkerProcess.submit = submit_then_die
+    try:
+        loss, grads = parallel_loss_and_grads(model, ids, targets, mask, 2)
+    finally:
+        workers.WorkerProcess.submit = real_submit
+    assert "its part of the step was computed here" in capsys.readouterr().err
+    assert loss == expected_loss
+    for name in expected:
+        np.testing.assert_array_equal(grads[name], expected[name])
+    assert parallel_loss_and_grads(model, ids, targets, mask, 2)[0] == expected_loss
+
+
+def test_steps_asked_for_from_two_threads_at_once_are_each_right():
+    from concurrent.futures import ThreadPoolExecutor
+    models = [small_model(), small_model(position="rope")]
+    ids, targets, mask = batch()
+    expected = [parallel_loss_and_grads(model, ids, targets, mask, 2)[0] for model in models]
+    with ThreadPoolExecutor(2) as pool:
+        losses = list(pool.map(lambda index: parallel_loss_and_grads(models[index % 2], ids, targets, mask, 2)[0],
+                               range(40)))
+    assert losses == [expected[index % 2] for index in range(40)]
+
+
+def test_a_message_that_finds_no_room_in_the_area_goes_down_the_pipe(monkeypatch):
+    if os.name != "posix":
+        pytest.skip("shared areas are POSIX only")
+    writer = SharedArea.create()
+    reader = SharedArea(writer.descriptor)
+
+    def full(*arguments, **keywords):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer, "_map", full)
+    stream = io.BytesIO()
+    write_message(stream, {"n": 1}, {"x": np.arange(1000.0)}, writer)
+    stream.seek(0)
+    header, arrays = read_message(stream, reader)
+    assert header == {"n": 1}
+    np.testing.assert_array_equal(arrays["x"], np.arange(1000.0))
+
+
+def test_a_worker_runs_the_minipad_this_process_runs_whatever_the_current_folder_holds(tmp_path, monkeypatch,
+                                                                                        capfd):
+    impostor = tmp_path / "minipad"
+    impostor.mkdir()
+    (impostor / "__init__.py").write_text("raise ImportError('the minipad of the current folder was imported')\n")
+    monkeypatch.chdir(tmp_path)
+    workers.close_workers()  # the next step starts its worker here
+    model = small_model()
+    ids, targets, mask = batch()
+    loss, _ = parallel_loss_and_grads(model, ids, targets, mask, 2)
+    assert loss == pytest.approx(model.loss_and_grads(ids, targets, mask)[0], rel=1e-5)
+    workers.close_workers()
+    assert "current folder" not in capfd.readouterr().err  # the worker started, and nobody stood in for it
