@@ -48,7 +48,7 @@ def split_heads(qkv, n_head):
 
 
 def merge_heads(y):
-    """(B,NH,T,HS) -> (B,T,C): the heads' outputs side by side."""
+    """(B,NH,T,HS) -> (B,T,C): the heads' outputs side by side (a view if y is one of a (B,T,NH,HS) array)."""
     B, NH, T, HS = y.shape
     return y.transpose(0, 2, 1, 3).reshape(B, T, NH * HS)
 
@@ -168,10 +168,11 @@ def _softmax_times_values(q, k, v, mask, shift):
     """Block by block of queries: e = exp(scores + bias - shift) over the block's keys, e @ v, and row sums.
 
     shift (B,NH,T,1), or None for each row's maximum. -> (weights: list of e (B,NH,Q,K), y (B,NH,T,HS)
-    unnormalised, rowsum (B,NH,T,1)).
+    unnormalised, rowsum (B,NH,T,1)). y is a view of a (B,T,NH,HS) array, the heads side by side as the
+    output projection reads them, so that merging the heads afterwards costs no copy.
     """
-    B, NH, T, _ = q.shape
-    y = np.empty_like(q)  # (B,NH,T,HS)
+    B, NH, T, HS = q.shape
+    y = np.empty((B, T, NH, HS), q.dtype).transpose(0, 2, 1, 3)  # (B,NH,T,HS), a view
     rowsum = np.empty((B, NH, T, 1), q.dtype)
     weights = []
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows in the row sums; the caller redoes it
@@ -182,7 +183,7 @@ def _softmax_times_values(q, k, v, mask, shift):
             e -= e.max(axis=-1, keepdims=True) if shift is None else shift[:, :, queries]
             np.exp(e, out=e)  # e = att * rowsum
             rowsum[:, :, queries, 0] = row_sums(e)
-            y[:, :, queries] = e @ v[:, :, keys]
+            np.matmul(e, v[:, :, keys], out=y[:, :, queries])  # straight into y's rows, no temporary
             weights.append(e)
     return weights, y, rowsum
 
