@@ -37,8 +37,8 @@ held-out problems (minipad.evaluate; an untrained model writes until its budget,
 
 Time to accuracy (--time-to-accuracy, trains: minutes per seed). The default recipe is trained once per
 seed (--seeds); the table gives the training minutes until the held-out answer accuracy first reached 99%
-and 99.5% (progress evaluations every --eval-every steps on --tta-problems problems) and the final
-accuracy on --eval-problems (1,000) held-out problems.
+and 99.5% (progress evaluations every --eval-every steps on --tta-problems problems, 1,000 by default) and
+the final accuracy on as many held-out problems.
 
 BLAS threads. NumPy cannot change its BLAS thread count once loaded: OPENBLAS_NUM_THREADS (OpenBLAS),
 OMP_NUM_THREADS (other builds) must be in the environment before NumPy is imported. `--blas-threads 1,2`
@@ -274,7 +274,7 @@ def _time_to_accuracy(args) -> str:
     rows = []
     for seed in args.seeds:
         config = replace(bench_config(args), seed=seed, max_steps=args.max_steps, eval_every=args.eval_every,
-                         eval_problems=args.tta_problems, test_problems=args.eval_problems, ood_problems=0,
+                         eval_problems=args.tta_problems, test_problems=args.tta_problems, ood_problems=0,
                          out=os.path.join(args.out, f"time-to-accuracy-seed{seed}"))
         config.warmup_steps = min(config.warmup_steps, config.max_steps)
         config.validate()
@@ -292,7 +292,7 @@ def _time_to_accuracy(args) -> str:
         rows.append([seed, meta["step"], f"{meta['train_seconds'] / 60:.1f}", f"{wall / 60:.1f}", *reached,
                      f"{100 * final:.1f}"])
     headers = ["seed", "steps", "train min", "wall min"] + [f"min to {100 * t:g}%" for t in TARGETS] \
-        + [f"final % ({args.eval_problems:,} held-out)"]
+        + [f"final % ({args.tta_problems:,} held-out)"]
     config = bench_config(args)
     return (f"time to accuracy: {config.task} {config.format}, {config.n_layer}x{config.n_head}x{config.n_embd}, "
             f"batch {config.batch_size}, {args.max_steps} steps; accuracy measured every {args.eval_every} steps on "

@@ -70,7 +70,7 @@ def test_decoding_and_evaluation_are_timed(capsys):
 
 def test_time_to_accuracy_smoke(capsys, tmp_path):
     argv = ["--sizes", "1x2x8", "--batch", "2", "--steps", "1", "--warmup", "0", "--pause", "0", "--workers", "1",
-            "--padded-workers", "0", "--matmul-size", "32", "--decode-problems", "0", "--eval-problems", "2",
+            "--padded-workers", "0", "--matmul-size", "32", "--decode-problems", "0", "--eval-problems", "0",
             "--time-to-accuracy", "--seeds", "3", "--max-steps", "2", "--eval-every", "1", "--tta-problems", "2",
             "--out", str(tmp_path)]
     assert bench.run(parse(argv)) == 0
@@ -78,6 +78,7 @@ def test_time_to_accuracy_smoke(capsys, tmp_path):
     assert "time to accuracy" in output
     _, rows = table_rows(output, first_header="seed ")
     assert len(rows) == 1 and rows[0][:2] == ["3", "2"]  # seed 3 trained its 2 steps
+    assert "final % (2 held-out)" in output and 0 <= float(rows[0][-1]) <= 100  # on --tta-problems, measured
     assert (tmp_path / "time-to-accuracy-seed3" / "model.npz").exists()
 
 

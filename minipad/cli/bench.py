@@ -54,8 +54,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--eval-every", type=positive_int, default=250,
                         help="--time-to-accuracy: steps between accuracy measurements (default: 250)")
     parser.add_argument("--tta-problems", type=positive_int, default=1000,
-                        help="--time-to-accuracy: held-out problems per measurement, as many as the final table "
-                             "has (default: 1000)")
+                        help="--time-to-accuracy: held-out problems per measurement and at the end, as many as "
+                             "the final table has (default: 1000)")
     parser.add_argument("--out", default=os.path.join("runs", "bench"),
                         help="--time-to-accuracy: folder for the runs (default: runs/bench)")
     parser.add_argument("--seed", type=non_negative_int, default=0,
