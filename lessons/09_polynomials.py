@@ -6,7 +6,7 @@ terms at an integer x, and use the scratchpad to find out which step the model s
 
 Read first: minipad/tasks/polynomial.py (the format and the bound on values); lessons 6 and 7.
 
-Time: about 2 minutes (--quick: about 10 seconds).
+Time: about a minute (--quick: about 10 seconds).
 
 What you should see: the scratchpad model well ahead of the direct one at the same number of steps
 (the paper's fine-tuned 8B model: direct 31.8%, scratchpad 50.7% after 2,000 steps); nearly every

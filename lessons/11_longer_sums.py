@@ -9,7 +9,7 @@ and watch the same model, with the same recipe, add sums longer than any it has 
 Read first: lesson 7 (the failure), minipad/tasks/addition_layout.py (the table), minipad/positions.py
 (how it reaches the model), and the README's "Longer sums than it trained on".
 
-Time: about 7 minutes on a 2-core laptop (--quick: about 30 seconds), mostly training the table model as
+Time: about 4 minutes on a 2-core laptop (--quick: about 30 seconds), mostly training the table model as
 `python -m minipad train` does; if you ran that command first, its model (runs/addition-scratchpad) is
 reused and the lesson takes about a minute. Lesson 7's scratchpad model is reused too, or trained first.
 
