@@ -273,3 +273,14 @@ def test_a_worker_runs_the_minipad_this_process_runs_whatever_the_current_folder
     assert loss == pytest.approx(model.loss_and_grads(ids, targets, mask)[0], rel=1e-5)
     workers.close_workers()
     assert "current folder" not in capfd.readouterr().err  # the worker started, and nobody stood in for it
+
+
+def test_the_old_threads_option_still_sets_the_worker_count(capsys):
+    from conftest import run_minipad
+    from minipad.cli import build_parser
+    from minipad.cli.options import given_overrides
+    for flag in ("--threads", "--workers"):
+        args = build_parser().parse_args(["train", flag, "3"])
+        assert given_overrides(args)["workers"] == 3
+    status, out, _ = run_minipad(capsys, "train", "--help")
+    assert status == 0 and "--workers" in out and "--threads" not in out  # only the new name is shown

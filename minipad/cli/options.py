@@ -63,6 +63,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         group.add_argument(option_flag(config_field.name), dest=config_field.name, type=argument_type(default),
                            default=None, metavar=config_field.name.upper(),
                            help=f"{config_field.metadata.get('help', '')} [{default!r}]")
+    # --workers was --threads while the parts of a batch ran in threads: old command lines keep working
+    group.add_argument("--threads", dest="workers", type=argument_type(1), default=None, help=argparse.SUPPRESS)
     add_task_option_arguments(parser)
 
 
