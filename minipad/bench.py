@@ -156,7 +156,7 @@ def training_batches(config: TrainConfig, model: GPT, count: int):
     options = config.split_options("train")
     batches = []
     for _ in range(count):
-        batch, layout = draw_batch(config, model, task, tokenizer, rng, options)
+        batch, layout = draw_batch(config, model.config, task, tokenizer, rng, options)
         lengths = (batch.ids != tokenizer.pad_id).sum(axis=1)  # each problem's tokens
         batches.append((batch.ids, batch.targets, batch.mask, layout, lengths))
     return batches

@@ -61,7 +61,8 @@ class TrainConfig:
     warmup_steps: int = option(200, "linear warmup from near 0 to lr (capped at max_steps)")
     weight_decay: float = option(0.1, "AdamW decay of linear weights")
     grad_clip: float = option(1.0, "clip the global gradient norm to this (0: no clipping)")
-    workers: int = option(2, "processes computing the gradient, each on part of the batch (1: this one alone)")
+    workers: int = option(2, "processes computing the gradient, each on part of the batch (1: this one alone; "
+                             "with more, one more process draws the next batches meanwhile)")
     # budget
     max_steps: int = option(3000, "number of optimizer steps")
     max_minutes: float = option(0.0, "if > 0, also stop after this many minutes of training (resumes included)")

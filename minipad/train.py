@@ -51,6 +51,7 @@ from .optim import AdamW, clip_grad_norm, lr_at
 from .parallel import parallel_loss_and_grads
 from .plot import line_plot
 from .positions import training_layout
+from .prefetch import BatchPrefetcher
 from .tasks import get_task
 
 CHECKPOINT_NAME = "model.npz"
@@ -178,13 +179,13 @@ def check_output_folder(out: str) -> None:
         replaceable_path(os.path.join(out, name))
 
 
-def draw_batch(config: TrainConfig, model: GPT, task, tokenizer, rng, options):
+def draw_batch(config: TrainConfig, model_config, task, tokenizer, rng, options):
     """(Batch, token layout) of batch_size fresh training problems drawn with ``options`` from ``rng``; the
-    layout is None for a model that needs plain positions only (minipad/positions.py)."""
+    layout is None for a model (GPTConfig) that needs plain positions only (minipad/positions.py)."""
     examples = [task.render(sample_problem(task, "train", rng, options), config.format)
                 for _ in range(config.batch_size)]
     batch = make_batch(tokenizer, examples)
-    return batch, training_layout(model.config, task, config.format, tokenizer, examples, batch, rng)
+    return batch, training_layout(model_config, task, config.format, tokenizer, examples, batch, rng)
 
 
 def learning_rate(config: TrainConfig, state: RunState) -> float:
@@ -260,12 +261,17 @@ def _run_steps(config, model, optimizer, rng, state, callback, log, progress, re
     bar = tqdm(total=config.max_steps if config.max_minutes <= 0 else None, initial=state.step, desc="train",
                unit="step", disable=not progress, dynamic_ncols=True)
     tokens_seen, window_start = 0, time.perf_counter()
+    # with worker processes, one more process draws the next batches meanwhile (minipad/prefetch.py)
+    prefetcher = BatchPrefetcher(config, model.config, rng) if config.workers > 1 else None
     try:
         while budget_left(config, state) and not stop.requested:
             # one whole step: nothing below is cut short by Ctrl-C, which is only noted (StopRequest)
             started = time.perf_counter()
             lr = learning_rate(config, state)
-            batch, layout = draw_batch(config, model, task, tokenizer, rng, train_options)
+            if prefetcher is not None:
+                batch, layout = prefetcher.next(rng)  # and rng moved on past it, as drawing it here would
+            else:
+                batch, layout = draw_batch(config, model.config, task, tokenizer, rng, train_options)
             loss, grads = parallel_loss_and_grads(model, batch.ids, batch.targets, batch.mask, config.workers,
                                                   layout)
             if config.grad_clip > 0:
@@ -306,6 +312,9 @@ def _run_steps(config, model, optimizer, rng, state, callback, log, progress, re
         bar.close()
         log(stopped_message(config, state, saved_step, resume_command))
         raise
+    finally:
+        if prefetcher is not None:
+            prefetcher.close()
     if stop.requested:
         log(stopped_message(config, state, saved_step, resume_command))
         raise KeyboardInterrupt

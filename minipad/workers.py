@@ -187,7 +187,7 @@ class WorkerProcess:
         # A new session (POSIX) or process group (Windows): a Ctrl-C in the terminal reaches only this process.
         apart = {"start_new_session": True} if os.name == "posix" else {
             "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-        self.process = subprocess.Popen([sys.executable, "-c", _worker_code(), *map(str, descriptors)],
+        self.process = subprocess.Popen([sys.executable, "-c", worker_code(), *map(str, descriptors)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment,
                                         pass_fds=descriptors, **apart)
         # The messenger: a thread that sends the work and then waits for the answer, so that this process
@@ -261,14 +261,14 @@ class WorkerProcess:
                 area.file.close()  # the memory goes with the last map of it
 
 
-def _worker_code() -> str:
-    """The worker's program: find minipad where this process found it (its own sys.path, without the
-    current folder, which could hold another copy; the package's folder first if only the current folder
-    held it), then serve."""
+def worker_code(module: str = "minipad.workers") -> str:
+    """The program of a helper process (`python -c` it): find minipad where this process found it (its own
+    sys.path, without the current folder, which could hold another copy; the package's folder first if
+    only the current folder held it), then run the module's main()."""
     path = [entry for entry in sys.path if entry]
     if PACKAGE_PARENT not in path:
         path.insert(0, PACKAGE_PARENT)
-    return f"import sys; sys.path[:] = {path!r}; from minipad.workers import main; main()"
+    return f"import sys; sys.path[:] = {path!r}; from {module} import main; main()"
 
 
 _workers: list[WorkerProcess | None] = []  # started on first use, kept until the program ends
