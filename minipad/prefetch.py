@@ -19,7 +19,8 @@ state, and a resumed run draws on from it, bit for bit. Batches drawn ahead and 
 If the prefetcher stops or fails, next() draws the batch in this process from the run's generator (the same
 batch) and goes on without it. Like a worker process (minipad/workers.py), it runs in a session of its own,
 ignores Ctrl-C, receives its settings as JSON and sends arrays as raw bytes (never pickle), and ends when
-the training process closes its pipes or ends. The pipe's buffer keeps it about one batch ahead.
+the training process closes its pipes or ends. It keeps at least one batch ahead, as many as the pipe's
+buffer holds.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from .workers import read_message, worker_code, write_message
+from .workers import helper_environment, read_message, worker_code, write_message
 
 __all__ = ["BatchPrefetcher"]
 
@@ -43,13 +44,15 @@ class BatchPrefetcher:
     def __init__(self, config, model_config, rng: np.random.Generator):
         from .checkpoint import pack_rng_state
         self.config, self.model_config = config, model_config
+        start = json.dumps({"config": asdict(config), "model_config": asdict(model_config),
+                            "rng": pack_rng_state(rng)}).encode() + b"\n"  # fails here, before any process
         apart = {"start_new_session": True} if os.name == "posix" else {
             "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
         self.process = subprocess.Popen([sys.executable, "-c", worker_code("minipad.prefetch")],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, **apart)
-        start = {"config": asdict(config), "model_config": asdict(model_config), "rng": pack_rng_state(rng)}
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=helper_environment(),
+                                        **apart)
         try:
-            self.process.stdin.write(json.dumps(start).encode() + b"\n")
+            self.process.stdin.write(start)
             self.process.stdin.flush()
         except OSError:
             self.close()
@@ -66,8 +69,9 @@ class BatchPrefetcher:
                 header, arrays = message
                 rng.bit_generator.state = unpack_rng_state(header["rng"]).bit_generator.state
                 return _batch_of(arrays)
-            print("minipad: the process drawing batches ahead stopped; they are drawn here from now on",
-                  file=sys.stderr)
+            if message is None:  # it stopped; if drawing failed there instead, it fails here again just below
+                print("minipad: the process drawing batches ahead stopped; they are drawn here from now on",
+                      file=sys.stderr)
             self.close()
         return _draw(self.config, self.model_config, rng)
 
@@ -110,25 +114,36 @@ def main() -> None:
     from .checkpoint import pack_rng_state, unpack_rng_state
     from .config import TrainConfig
     from .model import GPTConfig
-    start = json.loads(sys.stdin.buffer.readline())
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return  # the training process ended before it sent the settings
+    start = json.loads(line)
     replies = sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not break the messages
     config = TrainConfig(**start["config"])
     model_config = GPTConfig(**start["model_config"])
     rng = unpack_rng_state(start["rng"])
-    try:
-        while True:
+    while True:
+        try:
             batch, layout = _draw(config, model_config, rng)
-            arrays = {"ids": batch.ids, "targets": batch.targets, "mask": batch.mask,
-                      "has layout": np.array(layout is not None)}
-            if layout is not None:
-                arrays.update({f"layout {name}": value for name, value in layout._asdict().items()
-                               if value is not None})
-            write_message(replies, {"rng": pack_rng_state(rng)}, arrays)
+        except Exception:  # noqa: BLE001 -- say so; the training process then draws that batch itself, from
+            _send(replies, {"failed": True}, {})  # the same state, and meets the same error there, reported
+            return
+        arrays = {"ids": batch.ids, "targets": batch.targets, "mask": batch.mask,
+                  "has layout": np.array(layout is not None)}
+        if layout is not None:
+            arrays.update({f"layout {name}": value for name, value in layout._asdict().items() if value is not None})
+        if not _send(replies, {"rng": pack_rng_state(rng)}, arrays):
+            return  # the training process has closed the pipe: nothing left to do
+
+
+def _send(replies, header, arrays) -> bool:
+    """write_message; False if the pipe is closed (OSError, or ValueError for a closed file object)."""
+    try:
+        write_message(replies, header, arrays)
+        return True
     except (OSError, ValueError):
-        pass  # the training process has closed the pipe: nothing left to do
-    except Exception:  # noqa: BLE001 -- drawing failed: the training process draws that batch itself, and
-        pass           # meets the same error there, where it is reported
+        return False
 
 
 if __name__ == "__main__":

@@ -261,9 +261,11 @@ def _run_steps(config, model, optimizer, rng, state, callback, log, progress, re
     bar = tqdm(total=config.max_steps if config.max_minutes <= 0 else None, initial=state.step, desc="train",
                unit="step", disable=not progress, dynamic_ncols=True)
     tokens_seen, window_start = 0, time.perf_counter()
-    # with worker processes, one more process draws the next batches meanwhile (minipad/prefetch.py)
-    prefetcher = BatchPrefetcher(config, model.config, rng) if config.workers > 1 else None
+    prefetcher = None
     try:
+        if config.workers > 1 and budget_left(config, state):
+            # with worker processes, one more process draws the next batches meanwhile (minipad/prefetch.py)
+            prefetcher = BatchPrefetcher(config, model.config, rng)
         while budget_left(config, state) and not stop.requested:
             # one whole step: nothing below is cut short by Ctrl-C, which is only noted (StopRequest)
             started = time.perf_counter()

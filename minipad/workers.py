@@ -172,9 +172,7 @@ class WorkerProcess:
     """The handle of one worker process: submit a part of a batch, then collect its result."""
 
     def __init__(self):
-        environment = dict(os.environ)
-        for variable in BLAS_THREAD_VARIABLES:  # one BLAS thread each, unless this process was told otherwise
-            environment.setdefault(variable, "1")
+        environment = helper_environment()
         # The arrays go through two shared areas, one each way, where the system can hand open files to a
         # child process (POSIX); elsewhere, or if they cannot be made, through the pipes.
         self.requests = self.replies = None
@@ -259,6 +257,14 @@ class WorkerProcess:
         for area in (self.requests, self.replies):
             if area is not None:
                 area.file.close()  # the memory goes with the last map of it
+
+
+def helper_environment() -> dict:
+    """This process's environment for a helper process, with one BLAS thread unless it says otherwise."""
+    environment = dict(os.environ)
+    for variable in BLAS_THREAD_VARIABLES:
+        environment.setdefault(variable, "1")
+    return environment
 
 
 def worker_code(module: str = "minipad.workers") -> str:

@@ -76,3 +76,15 @@ def test_closing_ends_the_prefetcher_while_it_waits_to_write():
     started = time.monotonic()
     prefetcher.close()
     assert process.poll() is not None and time.monotonic() - started < 4
+
+
+def test_a_batch_that_cannot_be_drawn_fails_in_the_training_process_with_its_own_error(capfd):
+    config = TrainConfig(batch_size=4, task_options={"min_digits": 1, "max_digits": 2})
+    config.task_options["max_digits"] = 0  # not a valid setting: drawing fails, there and here alike
+    rng = np.random.default_rng(0)
+    prefetcher = BatchPrefetcher(config, model_config_of(TrainConfig()), rng)
+    with pytest.raises(ValueError):
+        prefetcher.next(rng)
+    prefetcher.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "stopped" not in err  # no noise: the error itself is what is raised
