@@ -18,8 +18,11 @@ Two forms, the same maths (tests check that they agree in float64 and pass the g
       own key rather than the row maximum: every query sees itself, so exp(0) = 1 is in its row sum, which
       can never underflow to 0, and the (B,NH,T,T) pass of the row maximum (43% of the forward's time on
       the default model) is saved. If that shift fails (a key scoring more than about 44 above the query's
-      own, or a mask hiding a query from itself while the keys it sees score far below its own) the row sums show it and the layer is recomputed with the
-      row maximum;
+      own, or a mask hiding a query from itself while the keys it sees score far below its own) the row
+      sums show it and the layer is recomputed with the row maximum;
+    - with RoPE, q and k are rotated as complex numbers (rope.py) straight out of qkv's layout, q's rotation
+      scaled by 1/sqrt(HS): the split into heads, the rotation and the scaling in one pass; and each
+      block's e @ v is written straight into a (B,T,NH,HS) array, so merging the heads copies nothing;
     - while decoding, a KeyValueCache: the new queries attend to every key computed so far, so each token
       runs through the model once (minipad/generate.py).
 """
