@@ -90,12 +90,10 @@ def as_complex(x):
     return x.view(COMPLEX[x.dtype])
 
 
-def rotation(cos, sin, scale=1.0):
-    """e^(i angle) * scale, complex (T,HS/2) or (B,1,T,HS/2) (per head), from rope_tables' cos and sin."""
+def rotation(cos, sin):
+    """e^(i angle) = cos + i sin, complex (T,HS/2) or (B,1,T,HS/2) (per head), from rope_tables' cos and sin."""
     table = np.empty(cos.shape, COMPLEX[cos.dtype])
     table.real, table.imag = cos, sin
-    if scale != 1.0:
-        table *= scale
     return _per_head(table)
 
 
