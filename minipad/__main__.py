@@ -2,8 +2,8 @@
 
 One BLAS thread per process: training splits each batch over two processes (minipad/parallel.py), each
 running its own matrix products on a core of its own; OpenBLAS's own two threads gain little on our small
-products, and collapse when another program takes a core (worker processes inherit this setting). The variables must be set before NumPy is imported; a value the user has
-set is kept.
+products, and collapse when another program takes a core (worker processes inherit this setting). The
+variables must be set before NumPy is imported; a value the user has set is kept.
 
 Freed memory kept for reuse (minipad/malloc.py): without it glibc returns each step's activations to the
 system and page-faults them back in the next step, 1.3-1.6 times slower on a 2-core virtual machine.

@@ -186,8 +186,8 @@ def _time_size(size, args, matmul):
             if round_index >= args.warmup:
                 seconds[contender].append(time.perf_counter() - start)
     # in one process (tracemalloc sees only its own): the whole batch's activations, an upper bound on each
-    # worker's share
-    peak_bytes = {contender: _peak_memory(lambda: step((contender[0], 1), batches[0])) for contender in contenders}
+    # worker's share; once for packed and once for padded rows
+    peak_bytes = {packed: _peak_memory(lambda: step((packed, 1), batches[0])) for packed in {p for p, _ in contenders}}
 
     real_tokens = statistics.mean(int(batch[4].sum()) for batch in batches)
     padded_tokens = statistics.mean(batch[0].size for batch in batches)
@@ -210,7 +210,7 @@ def _time_size(size, args, matmul):
             "padded tok/s": f"{padded_tokens / step_seconds:.0f}",
             "GFLOP/s": f"{gflops:.1f}",
             "% of matmul": f"{100 * gflops / matmul[n_workers]:.0f}%",
-            "peak MiB": f"{peak_bytes[contender] / 2**20:.0f}",
+            "peak MiB": f"{peak_bytes[packed] / 2**20:.0f}",
             "speed-up": f"{baseline / step_seconds:.2f}x",
         })
     return rows
@@ -363,7 +363,8 @@ def _header(args, environment) -> str:
             f"roles={config.roles}, line window={config.line_window}), float32, median (and best) of {args.steps} "
             f"steps after {args.warmup} warm-up\n"
             f"step = loss_and_grads + AdamW (minipad.parallel); rows = packed problems or padded rows; "
-            f"workers = processes splitting the rows; peak MiB = a step's allocations in one process; speed-up against the first row of each size\n"
+            f"workers = processes splitting the rows; peak MiB = a step's allocations in one process; "
+            f"speed-up against the first row of each size\n"
             f"NumPy {environment['numpy']}, BLAS {environment['blas']}, {environment['cpus']} CPUs, {variables}\n"
             f"FLOPs per step = sum over problems of 6*N*t + 12*L*t^2*C, N = 12*L*C^2 + V*C (t: a problem's tokens)")
 

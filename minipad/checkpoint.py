@@ -186,7 +186,10 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
         raise CheckpointError(f"checkpoint {path} is corrupt (arrays missing: {missing}, unexpected: {extra}): "
                               f"use an earlier checkpoint or train again")
     if envelope["version"] == 1:
-        arrays = _from_version_1(arrays, meta)
+        try:
+            arrays = _from_version_1(arrays, meta)
+        except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
+            raise CheckpointError(unreadable) from None
     return arrays, meta
 
 

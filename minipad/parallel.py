@@ -13,8 +13,9 @@ Workers. The rows are cut into n_workers contiguous parts. This process computes
 n_workers - 1 worker processes (minipad/workers.py) compute the others, each on a core of its own. Two
 processes on a 2-core machine made a step 1.7-1.9 times faster than one (`python -m minipad bench`, both
 sizes), where two Python threads had made it 1.25 (default model) to 1.66 (4 layers, width 128) times
-faster: the threads queue for the interpreter lock at each of a step's thousands of small NumPy calls. (One BLAS thread per process: the per-head products are too small for BLAS threads to pay,
-and the element-wise work, softmax, LayerNorm and GELU, runs on one core anyway.)
+faster: the threads queue for the interpreter lock at each of a step's thousands of small NumPy calls.
+(One BLAS thread per process: the per-head products are too small for BLAS threads to pay, and the
+element-wise work, softmax, LayerNorm and GELU, runs on one core anyway.)
 
 How the parts add up to the whole batch. The loss is a mean over the counted tokens,
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -65,3 +66,25 @@ def assert_a_changed_digit_is_caught(task, example, data):
     verdict = task.check(example.input, broken)
     assert verdict.kind != CORRECT, broken
     assert verdict.line is not None and verdict.line <= changed_line, (verdict, changed_line)
+
+
+@pytest.fixture
+def workers_answer(request, monkeypatch):
+    """Fail the test if a worker process did not answer in it. A step computes a failed worker's part itself
+    (minipad/parallel.py), so a broken worker would otherwise hide behind right answers. Tests that break
+    workers on purpose are marked worker_failures."""
+    from minipad import workers
+    failures = []
+    real_result = workers.WorkerProcess.result
+
+    def result(self):
+        try:
+            return real_result(self)
+        except workers.WorkerError as error:
+            failures.append(str(error))
+            raise
+
+    monkeypatch.setattr(workers.WorkerProcess, "result", result)
+    yield
+    if request.node.get_closest_marker("worker_failures") is None:
+        assert not failures, f"a worker process failed: {failures}"

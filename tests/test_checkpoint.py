@@ -478,3 +478,16 @@ def test_a_version_1_checkpoint_without_rotary_positions_loads_unchanged(tmp_pat
         np.savez(path, __meta__=np.array(json.dumps(envelope)), **old)
         np.testing.assert_array_equal(load_checkpoint(path)[0]["param.h.0.attn.qkv.weight"],
                                       old["param.h.0.attn.qkv.weight"])
+
+
+@pytest.mark.parametrize("model_config", [{"position": "rope"}, {"position": "rope", "n_embd": 4, "n_head": 0},
+                                          {"position": "rope", "n_embd": 8, "n_head": 2}])
+def test_a_damaged_version_1_checkpoint_is_a_one_line_error(tmp_path, model_config):
+    path = tmp_path / "old.npz"
+    old = {"param.h.0.attn.qkv.weight": np.zeros((2, 5))}  # not 3 x n_embd columns wide
+    envelope = {"format": "minipad-checkpoint", "version": 1, "meta": {"model_config": model_config},
+                "arrays": sorted(old)}
+    np.savez(path, __meta__=np.array(json.dumps(envelope)), **old)
+    with pytest.raises(CheckpointError, match="unreadable metadata") as error:
+        load_checkpoint(path)
+    assert "\n" not in str(error.value)

@@ -9,6 +9,9 @@ from minipad.model import TokenLayout
 from minipad.parallel import parallel_loss_and_grads, split_batch
 
 
+pytestmark = pytest.mark.usefixtures("workers_answer")  # no worker may fail unnoticed behind the fallback
+
+
 def relative_error(received, expected):
     scale = max(np.linalg.norm(expected), 1e-300)
     return np.linalg.norm(received - expected) / scale

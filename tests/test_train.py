@@ -290,7 +290,7 @@ def test_ctrl_c_at_random_moments_then_resume_gives_the_uninterrupted_run_bit_fo
     for attempt, delay in enumerate(moments):
         command = ["train", *CHILD_RUN, "--out", folder] + (["--resume"] if attempt else [])
         status, out, err = interrupt_when_training(start_child(*command), delay)
-        assert "Traceback" not in err, err
+        assert "Traceback" not in err and "computed here" not in err, err
         if status == 0 or (status == -signal.SIGINT and "saved " in out.splitlines()[-1]):
             break   # it had finished: the Ctrl-C came as Python was exiting
         assert status == 130, err

@@ -17,6 +17,8 @@ from minipad.model import GPT, GPTConfig, TokenLayout
 from minipad.parallel import parallel_loss_and_grads, split_batch
 from minipad.workers import SharedArea, WorkerError, read_message, worker_process, write_message
 
+pytestmark = pytest.mark.usefixtures("workers_answer")  # no worker may fail unnoticed behind the fallback
+
 DTYPES = st.sampled_from([np.float32, np.float64, np.int64, np.int32, np.bool_, np.uint8])
 
 
@@ -114,6 +116,7 @@ def test_a_worker_follows_the_model_it_is_given():
             np.testing.assert_allclose(grads[name], expected[name], rtol=1e-4, atol=1e-6, err_msg=name)
 
 
+@pytest.mark.worker_failures
 def test_a_worker_that_stopped_is_replaced_and_one_that_stops_mid_step_is_an_error():
     model = small_model()
     ids, targets, mask = batch()
@@ -134,6 +137,7 @@ def test_a_worker_that_stopped_is_replaced_and_one_that_stops_mid_step_is_an_err
     assert loss == expected_loss
 
 
+@pytest.mark.worker_failures
 def test_a_failure_inside_a_worker_is_raised_here_with_its_traceback():
     model = small_model()
     ids, targets, mask = batch()
@@ -208,6 +212,7 @@ def test_a_worker_ends_with_the_program_that_started_it(ending):
     assert _gone(worker_pid), "the worker process outlived the program that started it"
 
 
+@pytest.mark.worker_failures
 def test_a_worker_dying_mid_step_costs_only_time(capsys):
     """Its part is computed here instead (the same numbers), and the next step has a new worker."""
     model = small_model()

@@ -246,7 +246,7 @@ def attention_backward(dout, cache):
     dy_scaled = dy / rowsum  # (B,NH,T,HS)
     # forward was: e = exp(scores - shift), att = e / rowsum (the softmax); the shift is a constant
     rowdot = row_dots(dy_scaled, y)[..., None]  # (B,NH,T,1), sum over d of dy_scaled * y
-    dheads = np.zeros((3, B, NH, T, HS), q.dtype)  # dq, dk, dv, as stack_heads laid out q, k, v
+    dheads = np.zeros((3, B, NH, T, HS), q.dtype)  # dq, dk, dv, as head_parts lays out q, k, v
     dq, dk, dv = dheads
     for block, e in zip(blocks, weights):
         queries, keys = slice(block.query_start, block.query_end), slice(block.key_start, block.key_end)
